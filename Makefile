@@ -1,0 +1,37 @@
+# recdb developer entry points. `make demo` and `make test` work on a fresh machine:
+# they create .venv, install the CPU torch pin first (so nothing pulls a CUDA build),
+# then recdb with its extras, and MovieLens-100K via recbole's wheel (--no-deps).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+
+.PHONY: setup demo test lint eval bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps recbole==1.2.1
+	touch $@
+
+demo: setup
+	$(VENV)/bin/recdb demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check recdb migrations tests
+
+eval: setup
+	$(VENV)/bin/recdb eval --json eval.json --plot eval.png
+
+bench: setup
+	$(VENV)/bin/recdb bench --json bench.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

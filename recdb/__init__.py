@@ -1,0 +1,3 @@
+"""recdb: real-time personalized ranking inside PostgreSQL."""
+
+__version__ = "0.1.0"

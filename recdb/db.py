@@ -1,0 +1,73 @@
+"""Connections: one place that turns configuration into a psycopg connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
+
+from recdb import embedded
+from recdb.config import env
+
+
+def database_url(url: str | None = None) -> str:
+    """The explicit URL, else RECDB_DATABASE_URL, else the embedded server's URL."""
+    return url or env("DATABASE_URL") or embedded.start()
+
+
+def sqlalchemy_engine(url: str) -> Engine:
+    """An engine for alembic that connects through libpq, so any libpq URL works
+    (SQLAlchemy's own parser rejects socket-only URLs like the embedded server's)."""
+    conninfo = libpq_url(url)
+    return create_engine(
+        "postgresql+psycopg://",
+        creator=lambda: psycopg.connect(conninfo, application_name="recdb migrate"),
+        poolclass=NullPool,
+    )
+
+
+def libpq_url(url: str) -> str:
+    """Strip a SQLAlchemy driver suffix so psycopg accepts the URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def connect(
+    url: str | None = None,
+    *,
+    autocommit: bool = False,
+    application_name: str = "recdb",
+    vector: bool = True,
+    **kwargs: Any,
+) -> psycopg.Connection[Any]:
+    """Open a connection; register pgvector's types when the extension exists."""
+    conn = psycopg.connect(
+        libpq_url(database_url(url)),
+        autocommit=autocommit,
+        application_name=application_name,
+        **kwargs,
+    )
+    if vector:
+        try:
+            register_vector(conn)
+        except psycopg.ProgrammingError:
+            # vector extension not installed yet (before the first migration)
+            if not autocommit:
+                conn.rollback()
+    return conn
+
+
+@contextmanager
+def connection(url: str | None = None, **kwargs: Any) -> Iterator[psycopg.Connection[Any]]:
+    conn = connect(url, **kwargs)
+    try:
+        yield conn
+    finally:
+        conn.close()

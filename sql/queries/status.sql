@@ -1,0 +1,35 @@
+-- Named queries for `recdb status`.
+
+-- name: status
+SELECT
+    (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL)                 AS queued_items,
+    (SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NULL)                 AS queued_users,
+    (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NOT NULL)
+      + (SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NOT NULL)         AS parked,
+    extract(epoch FROM now() - least(
+        (SELECT min(enqueued_at) FROM recdb.item_queue WHERE parked_at IS NULL),
+        (SELECT min(enqueued_at) FROM recdb.user_queue WHERE parked_at IS NULL)))::float8
+                                                                                     AS oldest_queued_age_s,
+    (SELECT count(*) FROM recdb.items WHERE embedding IS NOT NULL)                  AS items_embedded,
+    (SELECT count(*) FROM recdb.items)                                              AS items_total,
+    (SELECT count(*) FROM recdb.users WHERE embedding IS NOT NULL)                  AS users_embedded,
+    (SELECT count(DISTINCT user_id) FROM recdb.user_queue)                          AS users_pending,
+    (SELECT count(*) FROM recdb.events)                                             AS events_total
+
+-- name: workers
+SELECT worker_id, hostname, pid, device, user_encoder,
+       extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s,
+       extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime_s,
+       items_encoded, users_encoded, batches, errors
+FROM recdb.workers
+WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => %(live_within_s)s)
+ORDER BY started_at
+
+-- name: parked
+SELECT 'item' AS kind, item_id AS id, attempts, last_error, parked_at FROM recdb.item_queue
+WHERE parked_at IS NOT NULL
+UNION ALL
+SELECT 'user', user_id, attempts, last_error, parked_at FROM recdb.user_queue
+WHERE parked_at IS NOT NULL
+ORDER BY parked_at
+LIMIT 20
