@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -122,8 +123,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        import importlib
-
         return int(getattr(importlib.import_module(module), func)(args) or 0)
 
     return run
@@ -164,7 +163,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("status", "queue depth, parked rows, live workers, coverage", cmd_status)
     add_option(p, "--json", flag=True, help="print JSON")
 
+    for name, module, help_text in COMMANDS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.configure(command(name, help_text, _lazy(module, "main")))
     return parser
+
+
+# Commands implemented in their own modules: each has configure(parser) and main(args) -> int,
+# and imports heavy libraries (torch, transformers) inside functions so --help stays fast.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("worker", "recdb.worker_cli", "encode queued items and users (LISTEN/NOTIFY + polling)"),
+    ("load", "recdb.load", "bulk-load a dataset (movielens)"),
+    ("demo", "recdb.demo", "the main job: MovieLens-100K end to end on the embedded default"),
+    ("eval", "recdb.evaluate", "offline quality through rerank(): HR/NDCG/MRR@10, coverage"),
+    ("bench", "recdb.bench", "performance figures in one run"),
+    ("systemd-unit", "recdb.systemd", "print a systemd unit for the worker"),
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

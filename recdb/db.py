@@ -6,8 +6,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
+from psycopg.pq import Format
+from psycopg.types import TypeInfo
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
@@ -39,6 +44,32 @@ def libpq_url(url: str) -> str:
     return url
 
 
+class _NumpyVectorLoader(Loader):
+    """vector -> float32 ndarray (pgvector-python 0.5 returns its own Vector class)."""
+
+    format = Format.TEXT
+
+    def load(self, data: Buffer) -> np.ndarray:
+        text = bytes(data).decode()
+        return np.array(text[1:-1].split(","), dtype=np.float32)
+
+
+class _NumpyVectorBinaryLoader(Loader):
+    format = Format.BINARY
+
+    def load(self, data: Buffer) -> np.ndarray:
+        return np.frombuffer(bytes(data), dtype=">f4", offset=4).astype(np.float32)
+
+
+def register_numpy_vector(conn: psycopg.Connection[Any]) -> None:
+    """pgvector's dumpers for writing plus loaders that hand back numpy arrays."""
+    register_vector(conn)
+    info = TypeInfo.fetch(conn, "vector")
+    assert info is not None
+    conn.adapters.register_loader(info.oid, _NumpyVectorLoader)
+    conn.adapters.register_loader(info.oid, _NumpyVectorBinaryLoader)
+
+
 def connect(
     url: str | None = None,
     *,
@@ -56,7 +87,7 @@ def connect(
     )
     if vector:
         try:
-            register_vector(conn)
+            register_numpy_vector(conn)
         except psycopg.ProgrammingError:
             # vector extension not installed yet (before the first migration)
             if not autocommit:

@@ -1,0 +1,445 @@
+"""The encoding worker: claims queued items and users, encodes them, writes vectors back.
+
+One batch = one transaction: claim queue rows (FOR UPDATE SKIP LOCKED), encode, write
+the vectors and delete the claimed rows, commit. A crash anywhere before the commit
+leaves the rows queued for the next worker; any number of workers can run side by side.
+NOTIFY on `recdb_work` only wakes the worker early; polling still runs, so a lost
+notification delays work by at most the poll interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from recdb import db
+from recdb.config import NOTIFY_CHANNEL, env
+from recdb.sqlfiles import query
+
+log = logging.getLogger(__name__)
+
+_Q = "queries/worker.sql"
+
+
+def q(name: str) -> str:
+    return query(_Q, name)
+
+
+@dataclass
+class WorkerConfig:
+    """Knobs of one worker process (the CLI fills them from options / RECDB_* vars)."""
+
+    database_url: str | None = None
+    batch_size: int = 64
+    user_batch_size: int = 500
+    poll_interval: float = 5.0
+    device: str = "auto"
+    user_encoder: str = "mean"
+    model: str | None = None
+    max_attempts: int = 5
+    backoff_seconds: float = 2.0
+    max_history: int = 1000
+    popularity_interval: float = 300.0
+    heartbeat_interval: float = 10.0
+    worker_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "user_batch_size", "max_attempts", "max_history"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.poll_interval <= 0:
+            raise ValueError(f"poll_interval must be > 0, got {self.poll_interval}")
+
+
+@dataclass
+class WorkerStats:
+    items_encoded: int = 0
+    users_encoded: int = 0
+    batches: int = 0
+    errors: int = 0
+    parked: int = 0
+    seconds: float = 0.0
+
+
+class DimensionMismatch(RuntimeError):
+    """The model's vectors do not fit the embedding columns fixed by the first migration."""
+
+
+class Worker:
+    """Drains recdb.item_queue then recdb.user_queue; see the module docstring."""
+
+    def __init__(
+        self, config: WorkerConfig | None = None, text_encoder: Any = None, user_encoder: Any = None
+    ) -> None:
+        """Encoders may be injected (tests, notebooks); by default they are built from config."""
+        self.config = config or WorkerConfig()
+        self.stats = WorkerStats()
+        self._text_encoder = text_encoder
+        self._user_encoder: Any = user_encoder
+        self._stop = threading.Event()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._listener: psycopg.Connection[Any] | None = None
+        self._last_heartbeat = 0.0
+        self._last_popularity = 0.0
+        self._on_batch: list[Any] = []  # callables(stats), e.g. the systemd watchdog ping
+        self._once = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the worker to exit after the batch in progress (thread-safe, signal-safe)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def sleep(self, seconds: float) -> bool:
+        """Interruptible sleep; True when woken by stop()."""
+        return self._stop.wait(seconds)
+
+    def _load_encoders(self) -> None:
+        from recdb.encoders import TextEncoder, get_user_encoder
+        from recdb.encoders.users import MeanUserEncoder
+
+        cfg = self.config
+        if self._text_encoder is None:
+            self._text_encoder = TextEncoder(cfg.model or env("MODEL"), device=cfg.device)
+        if self._user_encoder is not None:
+            return
+        if cfg.user_encoder == "mean":
+            self._user_encoder = MeanUserEncoder(cfg.device)
+        else:
+            self._user_encoder = get_user_encoder(cfg.user_encoder, self._text_encoder)
+
+    def _check_dimensions(self, conn: psycopg.Connection[Any]) -> None:
+        want = self._text_encoder.dim
+        for table, dims in conn.execute(q("embedding_dims")).fetchall():
+            if dims != want:
+                raise DimensionMismatch(
+                    f"the text model produces {want}-d vectors but {table}.embedding is "
+                    f"vector({dims}); use a model with {dims}-d output (RECDB_MODEL) or migrate "
+                    f"a new database with RECDB_EMBEDDING_DIM={want}"
+                )
+        conn.rollback()
+
+    def _connect(self) -> None:
+        self._close()
+        name = f"recdb worker {self.config.worker_id}"[:63]
+        self._conn = db.connect(self.config.database_url, application_name=name)
+        self._listener = db.connect(
+            self.config.database_url,
+            autocommit=True,
+            application_name=name + " listen",
+            vector=False,
+        )
+        self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._check_dimensions(self._conn)
+        with self._conn.transaction():
+            self._conn.execute(q("forget_stale_workers"))
+            self._conn.execute(
+                q("register_worker"),
+                {
+                    "worker_id": self.config.worker_id,
+                    "hostname": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "device": str(self._text_encoder.device),
+                    "user_encoder": self.config.user_encoder,
+                },
+            )
+
+    def _close(self) -> None:
+        for c in (self._conn, self._listener):
+            if c is not None:
+                with contextlib.suppress(Exception):  # closing a broken connection
+                    c.close()
+        self._conn = self._listener = None
+
+    def run(self, once: bool = False) -> WorkerStats:
+        """Work until stop() (or, with once=True, until both queues are drained)."""
+        started = time.monotonic()
+        self._once = once
+        self._load_encoders()
+        backoff = 1.0
+        try:
+            while not self.stopping:
+                try:
+                    if self._conn is None:
+                        self._connect()
+                        backoff = 1.0
+                    if self._loop(once):
+                        break
+                except psycopg.OperationalError as exc:
+                    if self._conn is not None and not self._conn.closed and not once:
+                        log.warning("database error, retrying: %s", exc)
+                    else:
+                        log.warning(
+                            "database connection lost (%s); reconnecting in %.0fs", exc, backoff
+                        )
+                    self.stats.errors += 1
+                    self._close()
+                    if self.sleep(backoff):
+                        break
+                    backoff = min(backoff * 2, 30.0)
+        finally:
+            self.stats.seconds = time.monotonic() - started
+            self._finish()
+        return self.stats
+
+    def _finish(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            try:
+                self._conn.rollback()
+                self._heartbeat(force=True)
+                self._conn.execute(q("stop_worker"), {"worker_id": self.config.worker_id})
+                self._conn.commit()
+            except psycopg.Error as exc:
+                log.warning("could not record the worker's stop: %s", exc)
+        self._close()
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def _loop(self, once: bool) -> bool:
+        """Process until idle; True when the run should end (once-mode drained)."""
+        while not self.stopping:
+            did = self.process_items() or self.process_users()
+            if did:
+                self._after_batch()
+                continue
+            self._maybe_refresh_popularity(force=once)
+            self._heartbeat()
+            if once:
+                return True
+            self._wait()
+        return True
+
+    def _after_batch(self) -> None:
+        self.stats.batches += 1
+        self._heartbeat()
+        for hook in self._on_batch:
+            hook(self.stats)
+
+    def _wait(self) -> None:
+        """Block until a NOTIFY, the poll interval or stop(), in short slices."""
+        assert self._listener is not None
+        deadline = time.monotonic() + self.config.poll_interval
+        while not self.stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            for _ in self._listener.notifies(timeout=min(left, 0.5), stop_after=1):
+                return
+            for hook in self._on_batch:
+                hook(self.stats)
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < self.config.heartbeat_interval:
+            return
+        assert self._conn is not None
+        s = self.stats
+        self._conn.execute(
+            q("heartbeat"),
+            {
+                "worker_id": self.config.worker_id,
+                "items": s.items_encoded,
+                "users": s.users_encoded,
+                "batches": s.batches,
+                "errors": s.errors,
+            },
+        )
+        self._conn.commit()
+        self._last_heartbeat = now
+
+    def _maybe_refresh_popularity(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_popularity < self.config.popularity_interval:
+            return
+        assert self._conn is not None
+        self._conn.execute(q("refresh_popularity"))
+        self._conn.commit()
+        self._last_popularity = now
+
+    # --- items ----------------------------------------------------------------------------
+
+    def process_items(self, only: list[int] | None = None) -> bool:
+        """One item batch; True when any queue row was claimed."""
+        return self._process("items", self.config.batch_size, only)
+
+    def process_users(self, only: list[int] | None = None) -> bool:
+        """One user batch; True when any queue row was claimed."""
+        return self._process("users", self.config.user_batch_size, only)
+
+    def _process(self, kind: str, limit: int, only: list[int] | None) -> bool:
+        conn = self._conn
+        assert conn is not None
+        claim = "claim_items" if kind == "items" else "claim_users"
+        # once-mode (and targeted retries) ignore backoff timing so a drain terminates.
+        params = {"limit": limit, "only": only, "ignore_backoff": only is not None or self._once}
+        ids: list[int] = []
+        try:
+            rows = conn.execute(q(claim), params).fetchall()
+            if not rows:
+                conn.rollback()
+                return False
+            ids = [r[0] for r in rows]
+            if kind == "items":
+                self._encode_items(conn, ids)
+            else:
+                self._encode_users(conn, ids)
+            conn.commit()
+            return True
+        except psycopg.OperationalError:
+            raise
+        except Exception as exc:  # isolate the poison row(s), keep going
+            conn.rollback()
+            self.stats.errors += 1
+            if only is not None and len(only) == 1:
+                self._record_failure(kind, only, exc)
+                return True
+            log.warning("%s batch failed (%s); retrying its rows one by one", kind, exc)
+            for one in ids:
+                if self.stopping:
+                    break
+                self._process(kind, 1, [one])
+            return True
+
+    def _record_failure(self, kind: str, ids: list[int], exc: Exception) -> None:
+        conn = self._conn
+        assert conn is not None
+        error = f"{type(exc).__name__}: {exc}".strip()
+        parked = conn.execute(
+            q("fail_items" if kind == "items" else "fail_users"),
+            {
+                "ids": ids,
+                "error": error,
+                "backoff": self.config.backoff_seconds,
+                "max_attempts": self.config.max_attempts,
+            },
+        ).fetchall()
+        conn.commit()
+        n_parked = sum(1 for (is_parked,) in parked if is_parked)
+        self.stats.parked += n_parked
+        log.error(
+            "%s %s failed (%s)%s",
+            kind[:-1],
+            ids,
+            error,
+            "; parked" if n_parked else "; will retry with backoff",
+        )
+
+    def _encode_items(self, conn: psycopg.Connection[Any], ids: list[int]) -> None:
+        from recdb.encoders import item_text
+
+        locked = conn.execute(q("lock_items"), {"ids": ids}).fetchall()
+        existing = {r[0] for r in conn.execute(q("items_exist"), {"ids": ids}).fetchall()}
+        got = {r[0] for r in locked}
+        # Deleted items: nothing to encode. Locked by an app update in flight: leave queued.
+        done = [i for i in ids if i not in existing] + sorted(got)
+        if locked:
+            texts = [item_text(title, body, attrs) for _, title, body, attrs in locked]
+            vectors = self._text_encoder.encode(texts)
+            if not np.isfinite(vectors).all():
+                bad = [locked[i][0] for i in np.where(~np.isfinite(vectors).all(axis=1))[0]]
+                raise ValueError(f"encoder produced non-finite values for items {bad}")
+            conn.execute(
+                q("write_items"),
+                {
+                    "ids": [r[0] for r in locked],
+                    "vectors": list(vectors),
+                    "encoder": str(getattr(self._text_encoder, "model_name", "text")),
+                },
+            )
+        conn.execute(q("delete_items"), {"ids": done})
+        self.stats.items_encoded += len(locked)
+
+    # --- users ----------------------------------------------------------------------------
+
+    def _encode_users(self, conn: psycopg.Connection[Any], ids: list[int]) -> None:
+        n = len(ids)
+        events = conn.execute(
+            q("user_events"), {"users": ids, "max_history": self.config.max_history}
+        ).fetchall()
+        user_index = np.fromiter((e[0] for e in events), dtype=np.int64, count=len(events))
+        item_ids = np.fromiter((e[1] for e in events), dtype=np.int64, count=len(events))
+        weights = np.fromiter((e[4] for e in events), dtype=np.float32, count=len(events))
+        through = np.zeros(n, dtype=np.int64)
+        counts = np.zeros(n, dtype=np.int32)
+        last_at: list[Any] = [None] * n
+        for ui, _item, event_id, occurred_at, _w in events:
+            through[ui] = max(through[ui], event_id)
+            counts[ui] += 1
+            if last_at[ui] is None or occurred_at > last_at[ui]:
+                last_at[ui] = occurred_at
+
+        uniq = np.unique(item_ids)
+        vec_rows = conn.execute(q("item_vectors"), {"ids": uniq.tolist()}).fetchall()
+        row_of = {r[0]: i for i, r in enumerate(vec_rows)}
+        dim = self._text_encoder.dim
+        item_vecs = (
+            np.stack([np.asarray(r[1], dtype=np.float32) for r in vec_rows])
+            if vec_rows
+            else np.zeros((0, dim), dtype=np.float32)
+        )
+        # Events on items without a vector yet carry no direction; they still count as seen.
+        keep = np.fromiter(
+            (i in row_of for i in item_ids.tolist()), dtype=bool, count=len(item_ids)
+        )
+        rows = np.fromiter(
+            (row_of.get(i, 0) for i in item_ids.tolist()), dtype=np.int64, count=len(item_ids)
+        )
+
+        if self.config.user_encoder == "text":
+            histories: list[list[tuple[str, float, Any]]] = [[] for _ in range(n)]
+            for (ui, item, event_id, _at, w), k in zip(events, keep, strict=True):
+                if k:
+                    histories[ui].append((vec_rows[row_of[item]][2], float(w), event_id))
+            vectors, norms = self._user_encoder.encode(histories)
+        else:
+            vectors, norms = self._user_encoder.encode(
+                n, user_index[keep], rows[keep], weights[keep], item_vecs
+            )
+
+        conn.execute(
+            q("write_users"),
+            {
+                "ids": ids,
+                "vectors": [v if nrm > 0 else None for v, nrm in zip(vectors, norms, strict=True)],
+                "norms": norms.astype(np.float32).tolist(),
+                "through": through.tolist(),
+                "last_at": last_at,
+                "counts": counts.tolist(),
+                "encoder": self.config.user_encoder,
+            },
+        )
+        conn.execute(q("delete_users"), {"ids": ids})
+        self.stats.users_encoded += n
+
+
+def requeue_all_users(conn: psycopg.Connection[Any]) -> int:
+    """Queue every user with events (e.g. after switching the user encoder)."""
+    cur = conn.execute(q("requeue_all_users"))
+    return cur.rowcount
+
+
+def requeue_all_items(conn: psycopg.Connection[Any]) -> int:
+    """Queue every item (e.g. after switching the text model)."""
+    cur = conn.execute(q("requeue_all_items"))
+    return cur.rowcount
+
+
+def unpark(conn: psycopg.Connection[Any]) -> None:
+    """Give parked rows a fresh set of attempts (after fixing what made them fail)."""
+    conn.execute(q("unpark"))

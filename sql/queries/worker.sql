@@ -1,0 +1,140 @@
+-- Named queries of the worker (recdb/worker.py). Claims lock queue rows with
+-- SKIP LOCKED; the batch transaction writes vectors and deletes the rows it holds.
+
+-- name: embedding_dims
+SELECT a.attrelid::regclass::text AS tbl, a.atttypmod AS dims
+FROM pg_attribute a
+WHERE a.attrelid IN ('recdb.items'::regclass, 'recdb.users'::regclass) AND a.attname = 'embedding'
+
+-- name: claim_items
+SELECT q.item_id, q.attempts
+FROM recdb.item_queue q
+WHERE q.parked_at IS NULL AND (%(ignore_backoff)s OR q.not_before <= now())
+  AND (%(only)s::bigint[] IS NULL OR q.item_id = ANY (%(only)s::bigint[]))
+ORDER BY q.enqueued_at, q.item_id
+LIMIT %(limit)s
+FOR UPDATE OF q SKIP LOCKED
+
+-- name: lock_items
+-- The claimed items' rows are locked too (NO KEY UPDATE: event inserts' FK checks still
+-- pass). An app UPDATE in flight holds its row: we skip it (its queue row stays for the
+-- next batch) instead of deadlocking with its trigger, which waits for our queue lock.
+SELECT i.item_id, i.title, i.body, i.attrs
+FROM recdb.items i
+WHERE i.item_id = ANY (%(ids)s::bigint[])
+FOR NO KEY UPDATE OF i SKIP LOCKED
+
+-- name: items_exist
+SELECT item_id FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
+
+-- name: write_items
+UPDATE recdb.items i
+SET embedding = v.embedding, embedded_at = now(), encoder = %(encoder)s
+FROM unnest(%(ids)s::bigint[], %(vectors)s::vector[]) AS v(item_id, embedding)
+WHERE i.item_id = v.item_id
+
+-- name: delete_items
+DELETE FROM recdb.item_queue WHERE item_id = ANY (%(ids)s::bigint[])
+
+-- name: claim_users
+SELECT q.user_id, q.attempts
+FROM recdb.user_queue q
+WHERE q.parked_at IS NULL AND (%(ignore_backoff)s OR q.not_before <= now())
+  AND (%(only)s::bigint[] IS NULL OR q.user_id = ANY (%(only)s::bigint[]))
+ORDER BY q.enqueued_at, q.user_id
+LIMIT %(limit)s
+FOR UPDATE OF q SKIP LOCKED
+
+-- name: user_events
+-- Each user's newest events (at most max_history), weighted exactly as rerank()'s
+-- zero-lag fold weighs them: decay is measured from the user's newest event.
+SELECT u.ord - 1 AS user_index, h.item_id, h.event_id, h.occurred_at,
+       recdb.event_weight(k.weight, k.half_life, k.value_center, k.value_scale, h.value,
+                          max(h.occurred_at) OVER (PARTITION BY u.ord) - h.occurred_at) AS weight
+FROM unnest(%(users)s::bigint[]) WITH ORDINALITY AS u(user_id, ord)
+CROSS JOIN LATERAL (
+    SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value
+    FROM recdb.events e
+    WHERE e.user_id = u.user_id
+    ORDER BY e.event_id DESC
+    LIMIT %(max_history)s
+) h
+JOIN recdb.event_kinds k ON k.kind = h.kind
+ORDER BY u.ord, h.event_id
+
+-- name: item_vectors
+SELECT item_id, embedding, title FROM recdb.items
+WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+
+-- name: write_users
+INSERT INTO recdb.users AS u
+    (user_id, embedding, norm, encoded_through, last_event_at, event_count, encoder, encoded_at)
+SELECT v.user_id, v.embedding, v.norm, v.through, v.last_at, v.n, %(encoder)s, now()
+FROM unnest(%(ids)s::bigint[], %(vectors)s::vector[], %(norms)s::real[], %(through)s::bigint[],
+            %(last_at)s::timestamptz[], %(counts)s::integer[])
+     AS v(user_id, embedding, norm, through, last_at, n)
+ON CONFLICT (user_id) DO UPDATE
+SET embedding = excluded.embedding, norm = excluded.norm,
+    encoded_through = excluded.encoded_through, last_event_at = excluded.last_event_at,
+    event_count = excluded.event_count, encoder = excluded.encoder, encoded_at = excluded.encoded_at
+
+-- name: delete_users
+DELETE FROM recdb.user_queue WHERE user_id = ANY (%(ids)s::bigint[])
+
+-- name: fail_items
+-- Backoff doubles per attempt (capped at 10 minutes); the last allowed attempt parks the row.
+UPDATE recdb.item_queue
+SET attempts = attempts + 1, last_error = left(%(error)s, 2000),
+    not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ attempts), interval '10 minutes'),
+    parked_at = CASE WHEN attempts + 1 >= %(max_attempts)s THEN now() END
+WHERE item_id = ANY (%(ids)s::bigint[])
+RETURNING parked_at IS NOT NULL
+
+-- name: fail_users
+UPDATE recdb.user_queue
+SET attempts = attempts + 1, last_error = left(%(error)s, 2000),
+    not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ attempts), interval '10 minutes'),
+    parked_at = CASE WHEN attempts + 1 >= %(max_attempts)s THEN now() END
+WHERE user_id = ANY (%(ids)s::bigint[])
+RETURNING parked_at IS NOT NULL
+
+-- name: register_worker
+INSERT INTO recdb.workers (worker_id, hostname, pid, device, user_encoder)
+VALUES (%(worker_id)s, %(hostname)s, %(pid)s, %(device)s, %(user_encoder)s)
+ON CONFLICT (worker_id) DO UPDATE
+SET started_at = now(), heartbeat_at = now(), stopped_at = NULL
+
+-- name: heartbeat
+UPDATE recdb.workers
+SET heartbeat_at = now(), items_encoded = %(items)s, users_encoded = %(users)s,
+    batches = %(batches)s, errors = %(errors)s
+WHERE worker_id = %(worker_id)s
+
+-- name: stop_worker
+UPDATE recdb.workers SET stopped_at = now(), heartbeat_at = now() WHERE worker_id = %(worker_id)s
+
+-- name: forget_stale_workers
+DELETE FROM recdb.workers WHERE heartbeat_at < now() - interval '7 days'
+
+-- name: refresh_popularity
+-- One worker at a time; the others skip instead of queueing behind it.
+SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_popularity'))
+            THEN recdb.refresh_popularity() END AS refreshed
+
+-- name: requeue_all_users
+INSERT INTO recdb.user_queue AS q (user_id)
+SELECT DISTINCT user_id FROM recdb.events ORDER BY user_id
+ON CONFLICT (user_id) DO UPDATE
+SET changes = q.changes + 1, attempts = 0, not_before = '-infinity', parked_at = NULL, last_error = NULL
+
+-- name: requeue_all_items
+INSERT INTO recdb.item_queue AS q (item_id)
+SELECT item_id FROM recdb.items ORDER BY item_id
+ON CONFLICT (item_id) DO UPDATE
+SET changes = q.changes + 1, attempts = 0, not_before = '-infinity', parked_at = NULL, last_error = NULL
+
+-- name: unpark
+UPDATE recdb.item_queue SET parked_at = NULL, attempts = 0, not_before = '-infinity'
+WHERE parked_at IS NOT NULL;
+UPDATE recdb.user_queue SET parked_at = NULL, attempts = 0, not_before = '-infinity'
+WHERE parked_at IS NOT NULL
