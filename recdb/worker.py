@@ -51,6 +51,9 @@ class WorkerConfig:
     max_history: int = 1000
     popularity_interval: float = 300.0
     heartbeat_interval: float = 10.0
+    # A worker frozen mid-batch (SIGSTOP, a stuck GPU) loses its claim after this long, so
+    # its rows go back to the other workers.
+    claim_timeout: float = 120.0
     worker_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
@@ -146,6 +149,9 @@ class Worker:
             vector=False,
         )
         self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self._conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                           (f"{int(self.config.claim_timeout * 1000)}",))
+        self._conn.commit()
         self._check_dimensions(self._conn)
         with self._conn.transaction():
             self._conn.execute(q("forget_stale_workers"))
