@@ -31,7 +31,7 @@ def _objects(url: str) -> dict[str, list]:
 def test_upgrade_downgrade_upgrade_round_trip(empty_db_url):
     before = _objects(empty_db_url)
     migrate.upgrade(empty_db_url, embedding_dim=16)
-    assert migrate.current(empty_db_url) == "0001"
+    assert migrate.current(empty_db_url) == "0002"
     up = _objects(empty_db_url)
     assert up["schemas"] == [("recdb",)]
     assert up["public_functions"] == [("rerank",), ("similar_items",)]
@@ -92,7 +92,7 @@ def test_plain_alembic_from_repo_root_uses_pyproject_config(empty_db_url):
     alembic = str(Path(sys.executable).with_name("alembic"))
     res = _run(alembic, "-x", f"url={empty_db_url}", "-x", "dim=8", "upgrade", "head")
     assert res.returncode == 0, res.stderr
-    assert migrate.current(empty_db_url) == "0001"
+    assert migrate.current(empty_db_url) == "0002"
     res = _run(alembic, "upgrade", "head", "--sql")
     assert res.returncode == 0, res.stderr
     assert "CREATE INDEX items_embedding_hnsw" in res.stdout
@@ -104,7 +104,7 @@ def test_recdb_db_commands(empty_db_url):
     res = _run(*recdb, "db", "url", env_extra=env)
     assert res.stdout.strip() == empty_db_url
     res = _run(*recdb, "db", "upgrade", env_extra=env)
-    assert res.returncode == 0 and "revision 0001" in res.stdout, res.stderr
+    assert res.returncode == 0 and "revision 0002" in res.stdout, res.stderr
     res = _run(*recdb, "db", "sql", env_extra=env)
     assert "vector(8)" in res.stdout
     res = _run(*recdb, "db", "downgrade", "base", env_extra=env)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import configparser
 import json
-import re
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -75,8 +75,11 @@ def test_every_cli_option_names_its_env_var():
     for path, parser in _all_parsers(build_parser()):
         for action in parser._actions:
             for opt in action.option_strings:
-                if opt.startswith("--") and opt != "--help" \
-                        and not re.search(r"\[env: RECDB_[A-Z0-9_]+\]", action.help or ""):
+                if (
+                    opt.startswith("--")
+                    and opt != "--help"
+                    and not re.search(r"\[env: RECDB_[A-Z0-9_]+\]", action.help or "")
+                ):
                     missing.append((" ".join(path), opt))
     assert not missing
 
@@ -92,20 +95,35 @@ def test_bad_env_value_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setenv("RECDB_BATCH_SIZE", "many")
     with pytest.raises(SystemExit):
         build_parser()
-    assert "RECDB_BATCH_SIZE='many' is not a valid value for --batch-size" in capsys.readouterr().err
+    assert (
+        "RECDB_BATCH_SIZE='many' is not a valid value for --batch-size" in capsys.readouterr().err
+    )
 
 
 def _recdb(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recdb.cli", *args], cwd=ROOT,
-                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "recdb.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_status_json_has_the_design_keys(db_url):
     res = _recdb("status", "--json", env={"RECDB_DATABASE_URL": db_url})
     assert res.returncode == 0, res.stderr
     snap = json.loads(res.stdout)
-    for key in ("queued_items", "queued_users", "parked", "workers", "items_embedded",
-                "items_total", "users_embedded"):
+    for key in (
+        "queued_items",
+        "queued_users",
+        "parked",
+        "workers",
+        "items_embedded",
+        "items_total",
+        "users_embedded",
+    ):
         assert key in snap
 
 
