@@ -149,8 +149,10 @@ class Worker:
             vector=False,
         )
         self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-        self._conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
-                           (f"{int(self.config.claim_timeout * 1000)}",))
+        self._conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+            (f"{int(self.config.claim_timeout * 1000)}",),
+        )
         self._conn.commit()
         self._check_dimensions(self._conn)
         with self._conn.transaction():
@@ -302,10 +304,18 @@ class Worker:
                 return False
             ids = [r[0] for r in rows]
             if kind == "items":
-                self._encode_items(conn, ids)
+                encoded = self._encode_items(conn, ids)
+                conn.commit()
+                if encoded:
+                    # Events on these items committed while the batch ran were invisible to
+                    # its in-transaction requeue; a worker may have built those users from
+                    # the old item vectors. A second sweep, now that ours are visible,
+                    # queues them again.
+                    conn.execute(q("requeue_item_users"), {"ids": encoded})
+                    conn.commit()
             else:
                 self._encode_users(conn, ids)
-            conn.commit()
+                conn.commit()
             return True
         except psycopg.OperationalError:
             raise
@@ -346,7 +356,8 @@ class Worker:
             "; parked" if n_parked else "; will retry with backoff",
         )
 
-    def _encode_items(self, conn: psycopg.Connection[Any], ids: list[int]) -> None:
+    def _encode_items(self, conn: psycopg.Connection[Any], ids: list[int]) -> list[int]:
+        """Encode and write the claimed items; returns the ids whose vectors were written."""
         from recdb.encoders import item_text
 
         locked = conn.execute(q("lock_items"), {"ids": ids}).fetchall()
@@ -370,10 +381,12 @@ class Worker:
             )
         conn.execute(q("delete_items"), {"ids": done})
         self.stats.items_encoded += len(locked)
+        return [r[0] for r in locked]
 
     # --- users ----------------------------------------------------------------------------
 
     def _encode_users(self, conn: psycopg.Connection[Any], ids: list[int]) -> None:
+        row_ids = [r[0] for r in conn.execute(q("lock_user_rows"), {"ids": ids}).fetchall()]
         n = len(ids)
         events = conn.execute(
             q("user_events"), {"users": ids, "max_history": self.config.max_history}
@@ -430,7 +443,7 @@ class Worker:
                 "encoder": self.config.user_encoder,
             },
         )
-        conn.execute(q("delete_users"), {"ids": ids})
+        conn.execute(q("delete_user_rows"), {"row_ids": row_ids})
         self.stats.users_encoded += n
 
 

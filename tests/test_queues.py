@@ -11,8 +11,9 @@ from tests.helpers import add_events, add_items, axis
 
 
 def _queue(conn, table):
+    """Distinct ids queued (the user queue may hold several rows per user)."""
     col = "item_id" if table == "item_queue" else "user_id"
-    return [r[0] for r in conn.execute(f"SELECT {col} FROM recdb.{table} ORDER BY 1").fetchall()]
+    return [r[0] for r in conn.execute(f"SELECT DISTINCT {col} FROM recdb.{table} ORDER BY 1")]
 
 
 def test_new_items_are_queued(conn):
@@ -41,12 +42,36 @@ def test_requeue_resets_a_parked_row(conn):
     assert row == (0, None, None, 2)
 
 
-def test_events_queue_each_user_once(conn):
+def test_events_queue_each_user_once_per_statement(conn):
     add_items(conn, [{"item_id": 1}, {"item_id": 2}])
-    add_events(conn, 7, [1, 2, 1])
-    add_events(conn, 8, [1])
+    conn.execute(
+        "INSERT INTO recdb.events (user_id, item_id, kind)"
+        " VALUES (7, 1, 'view'), (7, 2, 'view'), (8, 1, 'click'), (7, 1, 'click')"
+    )
+    add_events(conn, 8, [2])
     assert _queue(conn, "user_queue") == [7, 8]
-    assert conn.execute("SELECT changes FROM recdb.user_queue WHERE user_id = 7").fetchone()[0] == 3
+    rows = conn.execute("SELECT user_id, count(*) FROM recdb.user_queue GROUP BY 1 ORDER BY 1")
+    assert rows.fetchall() == [(7, 1), (8, 2)]
+
+
+def test_writers_never_wait_on_each_other_for_the_user_queue(db_url, conn):
+    """Two open transactions queue the same users in opposite orders: no lock wait."""
+    add_items(conn, [{"item_id": 1}])
+    a = psycopg.connect(db_url)
+    b = psycopg.connect(db_url)
+    try:
+        for c in (a, b):
+            c.execute("SET lock_timeout = '2s'")
+        a.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (1, 1, 'view')")
+        b.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (2, 1, 'view')")
+        a.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (2, 1, 'view')")
+        b.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (1, 1, 'view')")
+        a.commit()
+        b.commit()
+    finally:
+        a.close()
+        b.close()
+    assert _queue(conn, "user_queue") == [1, 2]
 
 
 def test_bulk_copy_of_events_queues_distinct_users(conn):
@@ -58,7 +83,7 @@ def test_bulk_copy_of_events_queues_distinct_users(conn):
         for n in range(5000):
             cp.write_row((n % 37, n % 10, "view"))
     assert _queue(conn, "user_queue") == list(range(37))
-    assert conn.execute("SELECT max(changes) FROM recdb.user_queue").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM recdb.user_queue").fetchone()[0] == 37
 
 
 def test_deleting_events_requeues_the_user(conn):

@@ -36,6 +36,7 @@ def main() -> int:
     p.add_argument("--once", action="store_true")
     p.add_argument("--user-batch-size", type=int, default=100)
     p.add_argument("--poll-interval", type=float, default=0.5)
+    p.add_argument("--claim-timeout", type=float, default=120.0)
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     cfg = WorkerConfig(
@@ -43,6 +44,7 @@ def main() -> int:
         user_batch_size=a.user_batch_size,
         poll_interval=a.poll_interval,
         device="cpu",
+        claim_timeout=a.claim_timeout,
     )
     worker = Worker(cfg, text_encoder=tiny_text_encoder(), user_encoder=SlowMean(a.delay, a.marker))
     install_signal_handlers(worker)

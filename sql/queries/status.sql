@@ -3,9 +3,10 @@
 -- name: status
 SELECT
     (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL)                 AS queued_items,
-    (SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NULL)                 AS queued_users,
+    (SELECT count(DISTINCT user_id) FROM recdb.user_queue WHERE parked_at IS NULL)  AS queued_users,
     (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NOT NULL)
-      + (SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NOT NULL)         AS parked,
+      + (SELECT count(DISTINCT user_id) FROM recdb.user_queue
+         WHERE parked_at IS NOT NULL)                                               AS parked,
     extract(epoch FROM now() - least(
         (SELECT min(enqueued_at) FROM recdb.item_queue WHERE parked_at IS NULL),
         (SELECT min(enqueued_at) FROM recdb.user_queue WHERE parked_at IS NULL)))::float8
@@ -13,7 +14,6 @@ SELECT
     (SELECT count(*) FROM recdb.items WHERE embedding IS NOT NULL)                  AS items_embedded,
     (SELECT count(*) FROM recdb.items)                                              AS items_total,
     (SELECT count(*) FROM recdb.users WHERE embedding IS NOT NULL)                  AS users_embedded,
-    (SELECT count(DISTINCT user_id) FROM recdb.user_queue)                          AS users_pending,
     (SELECT count(*) FROM recdb.events)                                             AS events_total
 
 -- name: workers
@@ -29,7 +29,7 @@ ORDER BY started_at
 SELECT 'item' AS kind, item_id AS id, attempts, last_error, parked_at FROM recdb.item_queue
 WHERE parked_at IS NOT NULL
 UNION ALL
-SELECT 'user', user_id, attempts, last_error, parked_at FROM recdb.user_queue
-WHERE parked_at IS NOT NULL
+(SELECT DISTINCT ON (user_id) 'user', user_id, attempts, last_error, parked_at
+ FROM recdb.user_queue WHERE parked_at IS NOT NULL ORDER BY user_id, parked_at DESC)
 ORDER BY parked_at
 LIMIT 20

@@ -33,16 +33,39 @@ SET embedding = v.embedding, embedded_at = now(), encoder = %(encoder)s
 FROM unnest(%(ids)s::bigint[], %(vectors)s::vector[]) AS v(item_id, embedding)
 WHERE i.item_id = v.item_id
 
+-- name: requeue_item_users
+-- A user's vector is built from item vectors: when those change, the user is stale.
+INSERT INTO recdb.user_queue (user_id)
+SELECT DISTINCT e.user_id FROM recdb.events e WHERE e.item_id = ANY (%(ids)s::bigint[])
+
 -- name: delete_items
 DELETE FROM recdb.item_queue WHERE item_id = ANY (%(ids)s::bigint[])
 
 -- name: claim_users
-SELECT q.user_id, q.attempts
+-- Users of the oldest ready rows we could lock, kept only when no other worker holds the
+-- user (advisory lock): two workers never encode the same user at once.
+SELECT b.user_id
+FROM (
+    SELECT DISTINCT q.user_id
+    FROM (
+        SELECT q.user_id
+        FROM recdb.user_queue q
+        WHERE q.parked_at IS NULL AND (%(ignore_backoff)s OR q.not_before <= now())
+          AND (%(only)s::bigint[] IS NULL OR q.user_id = ANY (%(only)s::bigint[]))
+        ORDER BY q.id
+        LIMIT %(limit)s
+        FOR UPDATE OF q SKIP LOCKED
+    ) q
+) b
+WHERE pg_try_advisory_xact_lock(hashtextextended('recdb.user_queue', b.user_id))
+
+-- name: lock_user_rows
+-- Every queued row of the claimed users that nobody else holds, taken BEFORE the events
+-- are read: these rows' events are all visible to the read that follows. Rows committed
+-- later are not taken and stay queued.
+SELECT q.id, q.user_id
 FROM recdb.user_queue q
-WHERE q.parked_at IS NULL AND (%(ignore_backoff)s OR q.not_before <= now())
-  AND (%(only)s::bigint[] IS NULL OR q.user_id = ANY (%(only)s::bigint[]))
-ORDER BY q.enqueued_at, q.user_id
-LIMIT %(limit)s
+WHERE q.user_id = ANY (%(ids)s::bigint[])
 FOR UPDATE OF q SKIP LOCKED
 
 -- name: user_events
@@ -78,8 +101,8 @@ SET embedding = excluded.embedding, norm = excluded.norm,
     encoded_through = excluded.encoded_through, last_event_at = excluded.last_event_at,
     event_count = excluded.event_count, encoder = excluded.encoder, encoded_at = excluded.encoded_at
 
--- name: delete_users
-DELETE FROM recdb.user_queue WHERE user_id = ANY (%(ids)s::bigint[])
+-- name: delete_user_rows
+DELETE FROM recdb.user_queue WHERE id = ANY (%(row_ids)s::bigint[])
 
 -- name: fail_items
 -- Backoff doubles per attempt (capped at 10 minutes); the last allowed attempt parks the row.
@@ -91,11 +114,13 @@ WHERE item_id = ANY (%(ids)s::bigint[])
 RETURNING parked_at IS NOT NULL
 
 -- name: fail_users
+-- Rows another worker holds are left alone (it will account for them itself).
 UPDATE recdb.user_queue
 SET attempts = attempts + 1, last_error = left(%(error)s, 2000),
     not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ attempts), interval '10 minutes'),
     parked_at = CASE WHEN attempts + 1 >= %(max_attempts)s THEN now() END
-WHERE user_id = ANY (%(ids)s::bigint[])
+WHERE id IN (SELECT id FROM recdb.user_queue WHERE user_id = ANY (%(ids)s::bigint[])
+             AND parked_at IS NULL FOR UPDATE SKIP LOCKED)
 RETURNING parked_at IS NOT NULL
 
 -- name: register_worker
@@ -122,10 +147,8 @@ SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_popularity'))
             THEN recdb.refresh_popularity() END AS refreshed
 
 -- name: requeue_all_users
-INSERT INTO recdb.user_queue AS q (user_id)
+INSERT INTO recdb.user_queue (user_id)
 SELECT DISTINCT user_id FROM recdb.events ORDER BY user_id
-ON CONFLICT (user_id) DO UPDATE
-SET changes = q.changes + 1, attempts = 0, not_before = '-infinity', parked_at = NULL, last_error = NULL
 
 -- name: requeue_all_items
 INSERT INTO recdb.item_queue AS q (item_id)

@@ -76,24 +76,12 @@ BEGIN
     END IF;
 
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO recdb.user_queue AS q (user_id)
-        SELECT DISTINCT n.user_id FROM new_rows n ORDER BY n.user_id
-        ON CONFLICT (user_id) DO UPDATE
-            SET changes = q.changes + 1, attempts = 0, not_before = '-infinity',
-                parked_at = NULL, last_error = NULL;
+        INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT n.user_id FROM new_rows n;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO recdb.user_queue AS q (user_id)
-        SELECT u FROM (SELECT n.user_id FROM new_rows n UNION SELECT o.user_id FROM old_rows o) s(u)
-        ORDER BY u
-        ON CONFLICT (user_id) DO UPDATE
-            SET changes = q.changes + 1, attempts = 0, not_before = '-infinity',
-                parked_at = NULL, last_error = NULL;
+        INSERT INTO recdb.user_queue (user_id)
+        SELECT n.user_id FROM new_rows n UNION SELECT o.user_id FROM old_rows o;
     ELSE
-        INSERT INTO recdb.user_queue AS q (user_id)
-        SELECT DISTINCT o.user_id FROM old_rows o ORDER BY o.user_id
-        ON CONFLICT (user_id) DO UPDATE
-            SET changes = q.changes + 1, attempts = 0, not_before = '-infinity',
-                parked_at = NULL, last_error = NULL;
+        INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT o.user_id FROM old_rows o;
     END IF;
     IF FOUND THEN
         PERFORM pg_catalog.pg_notify('recdb_work', 'users');

@@ -112,11 +112,20 @@ CREATE TABLE recdb.item_popularity (
 );
 CREATE INDEX item_popularity_score ON recdb.item_popularity (score DESC, item_id);
 
--- Durable work queues: one row per changed item / user. Writers upsert (never lose
--- a change: the upsert waits for a worker's claim and re-inserts after its delete),
--- workers claim with FOR UPDATE SKIP LOCKED and delete in the transaction that writes
--- the vector. attempts/not_before/last_error drive retry with backoff; parked_at
--- takes a poison row out of the way until a new change (or recdb.unpark) resets it.
+-- Durable work queues, written by triggers in the writer's own transaction.
+--
+-- item_queue: one row per changed item. Writers upsert: when a worker holds the row,
+-- the upsert waits for that batch and re-queues the item after the worker's delete, so
+-- a change racing a batch is never lost.
+--
+-- user_queue: append-only, one row per (statement, user). Event writers only INSERT, so
+-- they never wait on a worker or on each other (a keyed upsert here would let two
+-- transactions that touch the same users in different orders deadlock). Workers claim
+-- rows with FOR UPDATE SKIP LOCKED plus a per-user advisory lock, and delete exactly the
+-- rows they locked, so a row committed after their snapshot stays for the next batch.
+--
+-- attempts/not_before/last_error drive retry with backoff; parked_at takes a poison row
+-- out of the way until a new change (or an UPDATE setting parked_at = NULL) revives it.
 CREATE TABLE recdb.item_queue (
     item_id      bigint PRIMARY KEY,
     enqueued_at  timestamptz NOT NULL DEFAULT now(),
@@ -128,10 +137,17 @@ CREATE TABLE recdb.item_queue (
 );
 CREATE INDEX item_queue_ready ON recdb.item_queue (not_before, enqueued_at) WHERE parked_at IS NULL;
 
-CREATE TABLE recdb.user_queue (LIKE recdb.item_queue INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-ALTER TABLE recdb.user_queue RENAME COLUMN item_id TO user_id;
-ALTER TABLE recdb.user_queue ADD PRIMARY KEY (user_id);
-CREATE INDEX user_queue_ready ON recdb.user_queue (not_before, enqueued_at) WHERE parked_at IS NULL;
+CREATE TABLE recdb.user_queue (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id      bigint NOT NULL,
+    enqueued_at  timestamptz NOT NULL DEFAULT now(),
+    attempts     integer NOT NULL DEFAULT 0,
+    not_before   timestamptz NOT NULL DEFAULT '-infinity',
+    last_error   text,
+    parked_at    timestamptz
+);
+CREATE INDEX user_queue_user ON recdb.user_queue (user_id);
+CREATE INDEX user_queue_ready ON recdb.user_queue (id) WHERE parked_at IS NULL;
 
 -- Liveness and throughput of each worker process (recdb status reads it).
 CREATE TABLE recdb.workers (
