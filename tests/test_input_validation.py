@@ -108,3 +108,50 @@ def test_large_body_stored_intact(stored):
         stored.execute("SELECT length(body) FROM recdb.items WHERE item_id = 3").fetchone()[0]
         == 1_000_000
     )
+
+
+def test_infinite_vector_rejected(stored):
+    before = _snapshot(stored)
+    with pytest.raises(psycopg.Error, match="infinite value not allowed in vector"):
+        stored.execute(
+            "UPDATE recdb.items SET embedding = %s WHERE item_id = 1",
+            (np.full(32, np.inf, dtype=np.float32),),
+        )
+    assert _snapshot(stored) == before
+
+
+def test_nul_byte_in_title_is_a_clear_error(stored):
+    before = _snapshot(stored)
+    with pytest.raises(psycopg.DataError, match="NUL"):
+        stored.execute("INSERT INTO recdb.items (item_id, title) VALUES (5, %s)", ("bad\x00title",))
+    assert _snapshot(stored) == before
+
+
+def test_control_characters_and_unicode_are_stored_intact(stored):
+    title = "Zürich \u202eevil\u202c \x07bell\ttab 🎬 日本語"
+    add_items(stored, [{"item_id": 6, "title": title}])
+    assert stored.execute("SELECT title FROM recdb.items WHERE item_id = 6").fetchone()[0] == title
+
+
+def test_bulk_load_with_duplicate_ids_fails_whole_and_names_the_key(stored):
+    before = _snapshot(stored)
+    with (
+        pytest.raises(
+            psycopg.errors.UniqueViolation, match=r"Key \(item_id\)=\(7\) already exists"
+        ),
+        stored.cursor() as cur,
+        cur.copy("COPY recdb.items (item_id, title) FROM STDIN") as cp,
+    ):
+        for i, t in [(7, "a"), (8, "b"), (7, "c")]:
+            cp.write_row((i, t))
+    assert _snapshot(stored) == before
+    # The documented way to load with duplicates: upsert, last one wins.
+    stored.execute(
+        "INSERT INTO recdb.items (item_id, title) SELECT DISTINCT ON (i) i, t"
+        " FROM (VALUES (7, 'a', 1), (8, 'b', 2), (7, 'c', 3)) v(i, t, o) ORDER BY i, o DESC"
+        " ON CONFLICT (item_id) DO UPDATE SET title = excluded.title"
+    )
+    rows = stored.execute(
+        "SELECT item_id, title FROM recdb.items WHERE item_id IN (7, 8) ORDER BY 1"
+    )
+    assert rows.fetchall() == [(7, "c"), (8, "b")]
