@@ -388,43 +388,42 @@ class Worker:
     def _encode_users(self, conn: psycopg.Connection[Any], ids: list[int]) -> None:
         row_ids = [r[0] for r in conn.execute(q("lock_user_rows"), {"ids": ids}).fetchall()]
         n = len(ids)
-        events = conn.execute(
-            q("user_events"), {"users": ids, "max_history": self.config.max_history}
+        per_user = conn.execute(
+            q("user_events"), {"users": ids, "max_history": self.config.max_history}, binary=True
         ).fetchall()
-        user_index = np.fromiter((e[0] for e in events), dtype=np.int64, count=len(events))
-        item_ids = np.fromiter((e[1] for e in events), dtype=np.int64, count=len(events))
-        weights = np.fromiter((e[4] for e in events), dtype=np.float32, count=len(events))
         through = np.zeros(n, dtype=np.int64)
         counts = np.zeros(n, dtype=np.int32)
         last_at: list[Any] = [None] * n
-        for ui, _item, event_id, occurred_at, _w in events:
-            through[ui] = max(through[ui], event_id)
-            counts[ui] += 1
-            if last_at[ui] is None or occurred_at > last_at[ui]:
-                last_at[ui] = occurred_at
+        for ui, _items, _weights, thru, count, last in per_user:
+            through[ui], counts[ui], last_at[ui] = thru, count, last
+        lengths = [len(r[1]) for r in per_user]
+        user_index = np.repeat(np.array([r[0] for r in per_user], dtype=np.int64), lengths)
+        item_ids = np.fromiter(
+            (i for r in per_user for i in r[1]), dtype=np.int64, count=sum(lengths)
+        )
+        weights = np.fromiter(
+            (w for r in per_user for w in r[2]), dtype=np.float32, count=sum(lengths)
+        )
 
         uniq = np.unique(item_ids)
-        vec_rows = conn.execute(q("item_vectors"), {"ids": uniq.tolist()}).fetchall()
-        row_of = {r[0]: i for i, r in enumerate(vec_rows)}
+        vec_rows = conn.execute(q("item_vectors"), {"ids": uniq.tolist()}, binary=True).fetchall()
         dim = self._text_encoder.dim
+        vec_ids = np.array([r[0] for r in vec_rows], dtype=np.int64)
         item_vecs = (
-            np.stack([np.asarray(r[1], dtype=np.float32) for r in vec_rows])
-            if vec_rows
-            else np.zeros((0, dim), dtype=np.float32)
+            np.stack([r[1] for r in vec_rows]) if vec_rows else np.zeros((0, dim), dtype=np.float32)
         )
-        # Events on items without a vector yet carry no direction; they still count as seen.
-        keep = np.fromiter(
-            (i in row_of for i in item_ids.tolist()), dtype=bool, count=len(item_ids)
-        )
-        rows = np.fromiter(
-            (row_of.get(i, 0) for i in item_ids.tolist()), dtype=np.int64, count=len(item_ids)
-        )
+        # Events on items without a vector yet carry no direction; they still count as seen
+        # (and the item's first encoding queues the user again).
+        rows, keep = _positions(item_ids, vec_ids)
 
         if self.config.user_encoder == "text":
+            titles = dict(conn.execute(q("item_titles"), {"ids": uniq.tolist()}).fetchall())
             histories: list[list[tuple[str, float, Any]]] = [[] for _ in range(n)]
-            for (ui, item, event_id, _at, w), k in zip(events, keep, strict=True):
+            for seq, (ui, item, w, k) in enumerate(
+                zip(user_index.tolist(), item_ids.tolist(), weights.tolist(), keep, strict=True)
+            ):
                 if k:
-                    histories[ui].append((vec_rows[row_of[item]][2], float(w), event_id))
+                    histories[ui].append((titles[item], w, seq))
             vectors, norms = self._user_encoder.encode(histories)
         else:
             vectors, norms = self._user_encoder.encode(
@@ -445,6 +444,16 @@ class Worker:
         )
         conn.execute(q("delete_user_rows"), {"row_ids": row_ids})
         self.stats.users_encoded += n
+
+
+def _positions(wanted: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each wanted id in `have` (vectorised lookup) and whether it is there."""
+    if not len(have):
+        return np.zeros(len(wanted), dtype=np.int64), np.zeros(len(wanted), dtype=bool)
+    order = np.argsort(have)
+    pos = np.minimum(np.searchsorted(have[order], wanted), len(have) - 1)
+    rows = order[pos]
+    return rows, have[rows] == wanted
 
 
 def requeue_all_users(conn: psycopg.Connection[Any]) -> int:

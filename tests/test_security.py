@@ -153,7 +153,8 @@ def test_no_function_is_security_definer_except_the_enqueue_triggers(conn):
     assert rows == [("events_changed",), ("items_changed",)]
     unpinned = conn.execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
-        " AND prokind = 'f' AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
+        " AND prokind = 'f' AND prosqlbody IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
         " WHERE c LIKE 'search_path=%%') ORDER BY 1"
     ).fetchall()
     assert unpinned == []

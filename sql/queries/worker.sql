@@ -30,7 +30,7 @@ SELECT item_id FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 -- name: write_items
 UPDATE recdb.items i
 SET embedding = v.embedding, embedded_at = now(), encoder = %(encoder)s
-FROM unnest(%(ids)s::bigint[], %(vectors)s::vector[]) AS v(item_id, embedding)
+FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[]) AS v(item_id, embedding)
 WHERE i.item_id = v.item_id
 
 -- name: requeue_item_users
@@ -69,31 +69,41 @@ WHERE q.user_id = ANY (%(ids)s::bigint[])
 FOR UPDATE OF q SKIP LOCKED
 
 -- name: user_events
--- Each user's newest events (at most max_history), weighted exactly as rerank()'s
--- zero-lag fold weighs them: decay is measured from the user's newest event.
-SELECT u.ord - 1 AS user_index, h.item_id, h.event_id, h.occurred_at,
-       recdb.event_weight(k.weight, k.half_life, k.value_center, k.value_scale, h.value,
-                          max(h.occurred_at) OVER (PARTITION BY u.ord) - h.occurred_at) AS weight
+-- One row per user: their newest events (at most max_history) in event order, weighted
+-- exactly as rerank()'s zero-lag fold weighs them (decay measured from the user's newest
+-- event). Arrays keep the transfer to a row per user.
+SELECT u.ord - 1 AS user_index,
+       array_agg(h.item_id ORDER BY h.event_id) AS items,
+       array_agg(recdb.event_weight(k.weight, k.half_life, k.value_center, k.value_scale,
+                                    h.value, h.ref - h.occurred_at)::real
+                 ORDER BY h.event_id) AS weights,
+       max(h.event_id) AS through,
+       count(*)::integer AS n,
+       max(h.occurred_at) AS last_at
 FROM unnest(%(users)s::bigint[]) WITH ORDINALITY AS u(user_id, ord)
 CROSS JOIN LATERAL (
-    SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value
-    FROM recdb.events e
-    WHERE e.user_id = u.user_id
-    ORDER BY e.event_id DESC
-    LIMIT %(max_history)s
+    SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value,
+           max(e.occurred_at) OVER () AS ref
+    FROM (SELECT * FROM recdb.events e
+          WHERE e.user_id = u.user_id
+          ORDER BY e.event_id DESC
+          LIMIT %(max_history)s) e
 ) h
 JOIN recdb.event_kinds k ON k.kind = h.kind
-ORDER BY u.ord, h.event_id
+GROUP BY u.ord
 
 -- name: item_vectors
-SELECT item_id, embedding, title FROM recdb.items
+SELECT item_id, embedding FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+
+-- name: item_titles
+SELECT item_id, title FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 
 -- name: write_users
 INSERT INTO recdb.users AS u
     (user_id, embedding, norm, encoded_through, last_event_at, event_count, encoder, encoded_at)
 SELECT v.user_id, v.embedding, v.norm, v.through, v.last_at, v.n, %(encoder)s, now()
-FROM unnest(%(ids)s::bigint[], %(vectors)s::vector[], %(norms)s::real[], %(through)s::bigint[],
+FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[], %(norms)s::real[], %(through)s::bigint[],
             %(last_at)s::timestamptz[], %(counts)s::integer[])
      AS v(user_id, embedding, norm, through, last_at, n)
 ON CONFLICT (user_id) DO UPDATE

@@ -1,7 +1,7 @@
 -- recdb 0001: triggers and ranking functions. Loaded by migrations/versions/0001_core.py.
 -- Every function pins search_path (pg_catalog first, then the schema holding pgvector,
--- @VEC@) and schema-qualifies recdb objects, so a caller's search_path cannot change
--- what it does.
+-- @VEC@) and schema-qualifies recdb objects, or has a SQL-standard body (bound when
+-- created), so a caller's search_path cannot change what it does.
 
 ---------------------------------------------------------------------------
 -- Queue triggers: statement-level with transition tables, so a bulk COPY of
@@ -108,7 +108,7 @@ CREATE FUNCTION recdb.event_weight(
     kind_weight real, half_life interval, value_center real, value_scale real,
     value real, age interval
 ) RETURNS double precision
-LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN kind_weight::float8
     * CASE WHEN value_center IS NULL THEN 1.0
            ELSE (coalesce(value, value_center) - value_center)::float8 / value_scale END
@@ -117,8 +117,10 @@ RETURN kind_weight::float8
                                    / greatest(extract(epoch FROM half_life), 1)::float8) END;
 
 -- Scalar times vector (pgvector has only element-wise products).
+-- These two RETURN-bodied functions bind every reference when created, so a caller's
+-- search_path cannot change them; leaving out a SET clause lets the planner inline them.
 CREATE FUNCTION recdb.scale(v vector, s double precision) RETURNS vector
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, @VEC@, pg_temp
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN v * array_fill(s::real, ARRAY[vector_dims(v)])::vector;
 
 -- The user's interest vector as of now: the stored vector (weighted sum of its
@@ -240,7 +242,7 @@ BEGIN ATOMIC
     pool AS (
         SELECT t.item_id, t.ord FROM unnest(p_pool) WITH ORDINALITY AS t(item_id, ord)
     ),
-    hist AS (
+    hist AS MATERIALIZED (
         SELECT DISTINCT ON (h.item_id) h.item_id, i.embedding, i.title
         FROM (
             SELECT e.item_id, e.event_id
@@ -255,7 +257,9 @@ BEGIN ATOMIC
         SELECT p.item_id, p.ord, i.embedding,
                (i.embedding IS NOT NULL) AS ranked,
                (1.0 - (i.embedding <=> p_embedding))
-                 + s.popularity_weight * coalesce(pop.score, 0)
+                 + s.popularity_weight * coalesce(
+                       (SELECT pop.score FROM recdb.item_popularity pop
+                        WHERE pop.item_id = p.item_id), 0)
                  + s.freshness_weight * power(0.5::float8,
                        greatest(extract(epoch FROM now() - i.created_at), 0)::float8
                        / greatest(extract(epoch FROM s.freshness_half_life), 1)::float8)
@@ -264,7 +268,6 @@ BEGIN ATOMIC
         FROM pool p
         CROSS JOIN s
         LEFT JOIN recdb.items i ON i.item_id = p.item_id
-        LEFT JOIN recdb.item_popularity pop ON pop.item_id = p.item_id
     ),
     explained AS (
         SELECT sc.*, b.item_id AS because, b.title AS because_title
@@ -424,7 +427,11 @@ BEGIN
     SELECT greatest(k * s.candidate_factor, k + 10), s.ef_search INTO pool_size, pos
     FROM recdb.settings s;
     PERFORM set_config('hnsw.ef_search', least(greatest(pos, pool_size, 40), 1000)::text, true);
-    PERFORM set_config('hnsw.max_scan_tuples', greatest(20000, pool_size * 4)::text, true);
+    -- A filtered scan that runs dry is cut short and finished exactly (below), which is
+    -- far cheaper than walking most of the graph for a rare filter.
+    PERFORM set_config('hnsw.max_scan_tuples',
+                       greatest(CASE WHEN filter IS NULL THEN 20000 ELSE 2000 END,
+                                pool_size * 20)::text, true);
     pool := ARRAY(
         SELECT c.item_id FROM (
             SELECT i.item_id, i.embedding <=> u_vec AS dist
@@ -435,6 +442,21 @@ BEGIN
             ORDER BY i.embedding <=> u_vec
             LIMIT pool_size
         ) c ORDER BY c.dist);
+    IF filter IS NOT NULL AND cardinality(pool) < pool_size THEN
+        -- The index scan hit its budget before finding enough matches: the filter is
+        -- selective, so an exact search over the matching rows (GIN on attrs) is cheap.
+        -- OFFSET 0 keeps the planner from turning this back into an HNSW scan.
+        pool := ARRAY(
+            SELECT c.item_id FROM (
+                SELECT f.item_id, f.embedding <=> u_vec AS dist
+                FROM (SELECT i.item_id, i.embedding FROM recdb.items i
+                      WHERE i.attrs @> filter AND i.embedding IS NOT NULL AND i.available
+                        AND NOT (i.item_id = ANY (seen))
+                      OFFSET 0) f
+                ORDER BY dist, f.item_id
+                LIMIT pool_size
+            ) c ORDER BY c.dist);
+    END IF;
     RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, k, fresh);
 END $$;
 

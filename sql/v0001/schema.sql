@@ -51,7 +51,7 @@ CREATE TABLE recdb.settings (
     freshness_half_life   interval NOT NULL DEFAULT '30 days',
     diversity_penalty     real NOT NULL DEFAULT 0.02 CHECK (diversity_penalty >= 0),
     candidate_factor      integer NOT NULL DEFAULT 3 CHECK (candidate_factor BETWEEN 1 AND 50),
-    ef_search             integer NOT NULL DEFAULT 100 CHECK (ef_search BETWEEN 10 AND 1000),
+    ef_search             integer NOT NULL DEFAULT 200 CHECK (ef_search BETWEEN 10 AND 1000),
     max_fold_events       integer NOT NULL DEFAULT 200 CHECK (max_fold_events BETWEEN 0 AND 10000),
     explain_history       integer NOT NULL DEFAULT 20 CHECK (explain_history BETWEEN 0 AND 1000)
 );
@@ -71,7 +71,7 @@ CREATE TABLE recdb.items (
     encoder      text
 );
 CREATE INDEX items_embedding_hnsw ON recdb.items
-    USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64);
+    USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200);
 CREATE INDEX items_created_at ON recdb.items (created_at DESC, item_id);
 CREATE INDEX items_attrs ON recdb.items USING gin (attrs jsonb_path_ops);
 

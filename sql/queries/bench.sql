@@ -1,0 +1,180 @@
+-- Named queries for `recdb bench` (recdb/bench.py). They run only in the bench's own
+-- database, never in an application database.
+
+-- name: reset
+TRUNCATE recdb.events, recdb.users, recdb.user_queue, recdb.item_queue,
+         recdb.item_popularity, recdb.items, recdb.workers RESTART IDENTITY
+
+-- name: hnsw_indexes
+-- The catalog's HNSW index definitions, so a bulk load can drop them and rebuild them
+-- exactly as the migration defined them (a bulk build is far faster than inserts).
+SELECT i.indexname, i.indexdef
+FROM pg_indexes i
+WHERE i.schemaname = 'recdb' AND i.tablename = 'items' AND i.indexdef ILIKE '%% USING hnsw %%'
+
+-- name: copy_items
+COPY recdb.items (item_id, title, body, attrs, available, created_at, embedding, embedded_at, encoder)
+FROM STDIN (FORMAT BINARY)
+
+-- name: clear_item_queue
+-- Items arrive with their vectors already: nothing for the worker to encode.
+DELETE FROM recdb.item_queue
+
+-- name: copy_events
+COPY recdb.events (user_id, item_id, kind, value, occurred_at) FROM STDIN (FORMAT BINARY)
+
+-- name: analyze
+ANALYZE recdb.items, recdb.events, recdb.users, recdb.item_popularity, recdb.event_kinds
+
+-- name: refresh_popularity
+SELECT recdb.refresh_popularity()
+
+-- name: set_weights
+UPDATE recdb.settings
+SET popularity_weight = %(popularity_weight)s, diversity_penalty = %(diversity_penalty)s,
+    freshness_weight = %(freshness_weight)s
+
+-- name: settings
+SELECT popularity_weight, diversity_penalty, freshness_weight, candidate_factor, ef_search,
+       max_fold_events, explain_history
+FROM recdb.settings
+
+-- name: rerank
+SELECT rank, item_id, score, because_item_id, reason, fresh_events
+FROM rerank(%(user_id)s, %(k)s)
+
+-- name: rerank_filtered
+SELECT rank, item_id, score, because_item_id, reason, fresh_events
+FROM rerank(%(user_id)s, %(k)s, filter => %(filter)s)
+
+-- name: rerank_with_watermark
+-- One statement, one snapshot: the ranking and the worker's watermark it was computed
+-- against (a STABLE function sees its caller's snapshot).
+SELECT r.item_id, r.fresh_events,
+       (SELECT u.encoded_through FROM recdb.users u WHERE u.user_id = %(user_id)s)
+FROM rerank(%(user_id)s, %(k)s) r
+ORDER BY r.rank
+
+-- name: select1
+SELECT 1
+
+-- name: user_vector
+SELECT v.embedding FROM recdb.user_vector(%(user_id)s) v
+
+-- name: ann_top
+-- Plain ANN over the whole catalog (no filters), for the catalog-level recall figure.
+SELECT item_id FROM recdb.items ORDER BY embedding <=> %(vec)s LIMIT %(k)s
+
+-- name: seen_items
+-- Exactly rerank()'s seen-exclusion.
+SELECT DISTINCT e.item_id
+FROM recdb.events e JOIN recdb.event_kinds ek ON ek.kind = e.kind AND ek.counts_as_seen
+WHERE e.user_id = %(user_id)s
+
+-- name: bench_users
+SELECT u.user_id FROM recdb.users u WHERE u.embedding IS NOT NULL ORDER BY u.user_id
+
+-- name: unavailable_items
+SELECT item_id FROM recdb.items WHERE NOT available
+
+---------------------------------------------------------------------------
+-- The same ranking done application-side: several round trips and Python.
+---------------------------------------------------------------------------
+
+-- name: app_event_kinds
+SELECT kind, weight, half_life, counts_as_seen, value_center, value_scale FROM recdb.event_kinds
+
+-- name: app_user
+SELECT embedding, norm, encoded_through, last_event_at FROM recdb.users WHERE user_id = %(user_id)s
+
+-- name: app_events
+-- The user's history, newest first: for seen-exclusion, explanation and the fold.
+SELECT event_id, item_id, kind, value, occurred_at
+FROM recdb.events WHERE user_id = %(user_id)s ORDER BY event_id DESC
+
+-- name: app_item_vectors
+SELECT item_id, embedding, title FROM recdb.items
+WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+
+-- name: app_ann
+-- Plain pgvector ANN with the same filters; the session carries rerank()'s hnsw settings.
+SELECT item_id, embedding, created_at
+FROM recdb.items
+WHERE embedding IS NOT NULL AND available AND NOT (item_id = ANY (%(seen)s::bigint[]))
+ORDER BY embedding <=> %(vec)s
+LIMIT %(limit)s
+
+-- name: app_popularity
+SELECT item_id, score FROM recdb.item_popularity WHERE item_id = ANY (%(ids)s::bigint[])
+
+---------------------------------------------------------------------------
+-- Ingest: the real table (with triggers) against a trigger-less copy.
+---------------------------------------------------------------------------
+
+-- name: create_plain_events
+-- Same columns, defaults, identity, CHECKs, primary key, indexes (INCLUDING ALL) and the
+-- same two foreign keys; what LIKE does not copy, and so what differs, is the triggers.
+DROP SCHEMA IF EXISTS recdb_bench CASCADE;
+CREATE SCHEMA recdb_bench;
+CREATE TABLE recdb_bench.events (LIKE recdb.events INCLUDING ALL);
+ALTER TABLE recdb_bench.events
+    ADD FOREIGN KEY (item_id) REFERENCES recdb.items (item_id),
+    ADD FOREIGN KEY (kind) REFERENCES recdb.event_kinds (kind);
+
+-- name: drop_plain_events
+DROP SCHEMA IF EXISTS recdb_bench CASCADE
+
+-- name: insert_event
+INSERT INTO recdb.events (user_id, item_id, kind) VALUES (%(user_id)s, %(item_id)s, %(kind)s)
+
+-- name: insert_event_plain
+INSERT INTO recdb_bench.events (user_id, item_id, kind) VALUES (%(user_id)s, %(item_id)s, %(kind)s)
+
+-- name: insert_events_batch
+INSERT INTO recdb.events (user_id, item_id, kind)
+SELECT * FROM unnest(%(users)s::bigint[], %(items)s::bigint[], %(kinds)s::text[])
+
+-- name: insert_events_batch_plain
+INSERT INTO recdb_bench.events (user_id, item_id, kind)
+SELECT * FROM unnest(%(users)s::bigint[], %(items)s::bigint[], %(kinds)s::text[])
+
+-- name: delete_events_after
+-- Undo the ingest test's rows so later phases see the loaded histories only.
+DELETE FROM recdb.events WHERE event_id > %(event_id)s
+
+-- name: max_event_id
+SELECT coalesce(max(event_id), 0) FROM recdb.events
+
+-- name: clear_user_queue
+DELETE FROM recdb.user_queue
+
+---------------------------------------------------------------------------
+-- Freshness.
+---------------------------------------------------------------------------
+
+-- name: insert_events_returning
+INSERT INTO recdb.events (user_id, item_id, kind)
+SELECT * FROM unnest(%(users)s::bigint[], %(items)s::bigint[], %(kinds)s::text[])
+RETURNING event_id, user_id
+
+-- name: insert_event_returning
+INSERT INTO recdb.events (user_id, item_id, kind) VALUES (%(user_id)s, %(item_id)s, %(kind)s)
+RETURNING event_id
+
+-- name: watermarks
+SELECT user_id, encoded_through FROM recdb.users WHERE user_id = ANY (%(ids)s::bigint[])
+
+-- name: live_workers
+SELECT count(*) FROM recdb.workers WHERE stopped_at IS NULL
+
+-- name: copy_new_items
+COPY recdb.items (item_id, title, body, attrs) FROM STDIN (FORMAT BINARY)
+
+-- name: queued_users
+SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NULL
+
+-- name: queued_items
+SELECT count(*) FROM recdb.item_queue
+
+-- name: delete_items_from
+DELETE FROM recdb.items WHERE item_id >= %(first)s
