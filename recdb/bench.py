@@ -1740,9 +1740,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "--device", default="cpu", help="device of the text model (cpu, cuda)")
     add_option(parser, "--json", metavar="PATH", help="also write the result as JSON here")
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
+    add_option(
+        parser,
+        "--soak",
+        flag=True,
+        help="instead of the figures: sustained events + rerank() calls with workers running"
+        " for --duration seconds; reports errors, queue lag and rerank() p99 under load",
+    )
+    add_option(
+        parser, "--soak-event-rate", type=float, default=300.0, help="events/s during --soak"
+    )
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from recdb import migrate, soak
+    from recdb.db import database_url
+
+    admin = database_url()
+    url = recreate_database(admin, "recdb_soak")
+    try:
+        migrate.upgrade(url)
+        result = soak.run_soak(
+            url,
+            soak.SoakConfig(
+                duration=args.duration, event_rate=args.soak_event_rate, seed=args.seed
+            ),
+        )
+    finally:
+        if not args.keep:
+            drop_database(admin, "recdb_soak")
+    print(soak.render(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"soak": result}, indent=2) + "\n", encoding="utf-8")
+    return 0 if result["errors"] == 0 and result["queue_left"] == 0 else 1
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.soak:
+        return _soak(args)
     cfg = BenchConfig(
         sizes=_ints(args.items),
         users=args.users,
