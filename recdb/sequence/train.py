@@ -1,0 +1,327 @@
+"""Training for the sequence user encoder: next-item prediction at every position.
+
+SASRec-style: each user's chronological training events are cut into windows of at most
+``max_len``; at every position the model predicts the next item with a softmax over the
+whole catalogue (cheap at catalogue sizes up to ~10^5 and stronger than sampled negatives),
+with scores ``cosine × 1/temperature`` so that serving by cosine matches training. Early
+stopping watches the validation interaction's NDCG@k ranked against the full catalogue
+minus the user's training items, i.e. the same protocol as ``recdb.metrics``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from recdb.encoders.text import resolve_device
+from recdb.sequence.model import (
+    Event,
+    Featurized,
+    SequenceNet,
+    TrainConfig,
+    TrainedModel,
+    Vocab,
+    collate,
+)
+
+TextEmb = Mapping[Hashable, np.ndarray] | tuple[Sequence[Hashable], np.ndarray]
+
+
+def text_table(text_emb: TextEmb) -> tuple[list[Hashable], np.ndarray]:
+    """(ids, float32 matrix) from a dict (sorted by id when sortable) or an (ids, matrix) pair."""
+    if isinstance(text_emb, Mapping):
+        ids = list(text_emb)
+        with contextlib.suppress(TypeError):
+            ids = sorted(ids)
+        mat = np.stack([np.asarray(text_emb[i], dtype=np.float32) for i in ids])
+    else:
+        ids, mat = list(text_emb[0]), np.asarray(text_emb[1], dtype=np.float32)
+    if mat.ndim != 2 or len(ids) != len(mat) or not len(ids):
+        raise ValueError(f"text embeddings: {len(ids)} ids but matrix of shape {mat.shape}")
+    if len(set(ids)) != len(ids):
+        raise ValueError("text embeddings: duplicate item ids")
+    if not np.isfinite(mat).all():
+        raise ValueError("text embeddings contain NaN or infinity")
+    return ids, np.ascontiguousarray(mat)
+
+
+@dataclass(slots=True)
+class _Window:
+    user: int
+    start: int  # first input position (targets are start+1 .. stop)
+    stop: int
+    count_from: int  # positions before this (relative) are scored by an earlier window
+
+
+def _windows(n_events: list[int], max_len: int, stride: int) -> list[_Window]:
+    """Cover every (input, next) pair once, latest window aligned to the end of history.
+
+    Windows overlap when stride < max_len; a target inside an overlap is scored only in
+    the earlier window, where it has the longest context.
+    """
+    out = []
+    for user, n in enumerate(n_events):
+        stop = n - 1
+        while stop > 0:
+            start = max(0, stop - max_len)
+            count_from = 0 if start == 0 else max(0, stop - start - stride)
+            out.append(_Window(user, start, stop, count_from))
+            stop -= stride
+    return out
+
+
+@contextlib.contextmanager
+def _reproducible(seed: int, device: torch.device, threads: int | None) -> Iterator[None]:
+    """Seeded, deterministic kernels, restoring the caller's global torch state afterwards."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    prev_det = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    prev_threads = torch.get_num_threads()
+    prev_fill = torch.utils.deterministic.fill_uninitialized_memory
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also NaN-fills every new tensor: pure overhead (~15% of a CPU
+        # epoch) since nothing here reads uninitialised memory.
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(prev_det, warn_only=prev_warn)
+            torch.set_num_threads(prev_threads)
+            torch.utils.deterministic.fill_uninitialized_memory = prev_fill
+
+
+def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def rank_metrics(
+    user_vecs: torch.Tensor,
+    item_vecs: torch.Tensor,
+    exclude: Sequence[np.ndarray],
+    targets: np.ndarray,
+    k: int = 10,
+    chunk: int = 1024,
+) -> dict[str, float]:
+    """Full-catalogue HR@k / NDCG@k of one target row per user, excluded rows never ranked.
+
+    rank = 1 + #(unexcluded items scoring strictly higher); a target that is itself
+    excluded counts as a miss, as in ``recdb.metrics.evaluate``.
+    """
+    hits = ndcg = 0.0
+    n = len(targets)
+    for s in range(0, n, chunk):
+        scores = user_vecs[s : s + chunk].float() @ item_vecs.float().T
+        rows = torch.arange(scores.shape[0], device=scores.device)
+        tgt = torch.as_tensor(targets[s : s + chunk], device=scores.device)
+        mask = torch.zeros_like(scores, dtype=torch.bool)
+        for r, ex in enumerate(exclude[s : s + chunk]):
+            if len(ex):
+                mask[r, torch.as_tensor(ex, device=scores.device)] = True
+        tscore = scores[rows, tgt]
+        rank = ((scores > tscore[:, None]) & ~mask).sum(1) + 1
+        ok = (rank <= k) & ~mask[rows, tgt]
+        hits += float(ok.sum())
+        ndcg += float((ok / torch.log2(rank.float() + 1)).sum())
+    return {f"hr@{k}": hits / max(n, 1), f"ndcg@{k}": ndcg / max(n, 1)}
+
+
+def train(
+    sequences: Mapping[Hashable, Sequence[Event]],
+    valid: Mapping[Hashable, Hashable],
+    text_emb: TextEmb,
+    cfg: TrainConfig | None = None,
+    *,
+    progress: bool = True,
+) -> TrainedModel:
+    """Train on chronological training events; early-stop on ``valid`` NDCG@k.
+
+    ``sequences[user]`` is that user's training part only, oldest first, as
+    ``(item_id, kind, value, timestamp)``; ``valid[user]`` is the held-out next item.
+    ``text_emb`` must cover every item in ``sequences`` and defines the catalogue the
+    softmax (and validation ranking) runs over. Returns the best-validation model.
+    """
+    started = time.perf_counter()
+    cfg = cfg or TrainConfig()
+    device = resolve_device(cfg.device)
+    ids, text = text_table(text_emb)
+    row_of = {i: r + 1 for r, i in enumerate(ids)}  # 0 = padding
+    missing = sorted({repr(e[0]) for s in sequences.values() for e in s if e[0] not in row_of})
+    if missing:
+        raise ValueError(f"items without text embeddings: {', '.join(missing[:5])}")
+
+    counts = Counter(e[0] for s in sequences.values() for e in s)
+    min_count = 1 if cfg.item_repr == "id" else cfg.min_count
+    warm = [] if cfg.item_repr == "text" else [i for i in ids if counts[i] >= min_count]
+    warm_index = {i: k + 1 for k, i in enumerate(warm)}
+    catalog_id_idx = np.array([warm_index.get(i, 0) for i in ids], dtype=np.int64)
+    vocab = Vocab(tuple(sorted({str(e[1]) for s in sequences.values() for e in s})),
+                  cfg.value_bins)  # fmt: skip
+
+    users = list(sequences)
+    feats = [vocab.featurize(sequences[u], row_of) for u in users]
+    # Next-item targets: every event, or only events of target_kinds (a skip or dislike is
+    # context for what comes next, not something to recommend); 0 = not scored.
+    if cfg.target_kinds is None:
+        targets = [f.rows for f in feats]
+    else:
+        wanted = [vocab.kind_index[k] for k in cfg.target_kinds if k in vocab.kind_index]
+        targets = [np.where(np.isin(f.kinds, wanted), f.rows, 0) for f in feats]
+    windows = [
+        w
+        for w in _windows([len(f.rows) for f in feats], cfg.max_len, cfg.stride or cfg.max_len)
+        if targets[w.user][w.start + 1 + w.count_from : w.stop + 1].any()
+    ]
+    val_users = [k for k, u in enumerate(users) if valid.get(u) in row_of]
+    val_feats = [feats[k].tail(cfg.max_len) for k in val_users]
+    val_ctx = [k for k, f in zip(val_users, val_feats, strict=True) if len(f.rows)]
+    val_feats = [f for f in val_feats if len(f.rows)]
+    val_targets = np.array([row_of[valid[users[k]]] - 1 for k in val_ctx], dtype=np.int64)
+    val_exclude = [np.unique(feats[k].rows - 1) for k in val_ctx]
+    key = f"ndcg@{cfg.eval_k}"
+
+    with _reproducible(cfg.seed, device, cfg.threads):
+        net = SequenceNet(cfg, text.shape[1], len(warm), vocab).to(device)
+        params = [p for p in net.parameters() if p.requires_grad]
+        # fused: the default foreach AdamW is ~15x slower per step on CPU (measured 150 vs 10 ms)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda"
+                                      and not torch.cuda.is_bf16_supported())  # fmt: skip
+        cat_text = torch.from_numpy(text).to(device)
+        cat_ids = torch.from_numpy(catalog_id_idx).to(device)
+        order_rng = np.random.default_rng(cfg.seed)
+        n_items = len(ids)
+
+        def item_table(training: bool) -> torch.Tensor:
+            idx = cat_ids
+            if training and cfg.id_dropout > 0:
+                drop = torch.rand(n_items, device=device) < cfg.id_dropout
+                idx = torch.where(drop, 0, cat_ids)
+            vecs = net.item_vectors(cat_text, idx)
+            return torch.cat([vecs.new_zeros(1, vecs.shape[1]), vecs])
+
+        @torch.inference_mode()
+        def evaluate() -> dict[str, float]:
+            net.eval()
+            if not val_feats:
+                return {}
+            table = item_table(False)
+            outs = []
+            for s in range(0, len(val_feats), 512):
+                batch = collate(val_feats[s : s + 512], device)
+                with _autocast(device):
+                    h = net.encode(table[batch["rows"]], batch)
+                rows = torch.arange(len(batch["lengths"]), device=device)
+                outs.append(h[rows, batch["lengths"] - 1])
+            return rank_metrics(torch.cat(outs), table[1:], val_exclude, val_targets, cfg.eval_k)
+
+        best_state, best, best_epoch, bad = None, -math.inf, 0, 0
+        history: list[dict[str, float]] = []
+        seconds: list[float] = []
+        stopped = "epochs"
+        bar = tqdm(range(1, cfg.epochs + 1), desc="sequence", unit="epoch", disable=not progress)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            net.train()
+            perm = order_rng.permutation(len(windows))
+            total, n_tgt = 0.0, 0  # n_tgt: scored positions per epoch
+            for s in range(0, len(perm), cfg.batch_size):
+                wins = [windows[i] for i in perm[s : s + cfg.batch_size]]
+                loss, n = _step_loss(net, wins, feats, targets, item_table, cfg, device)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(params, 5.0)
+                scaler.step(opt)
+                scaler.update()
+                total += float(loss.detach()) * n
+                n_tgt += n
+            m = evaluate()
+            seconds.append(time.perf_counter() - t0)
+            m = {"epoch": epoch, "loss": total / max(n_tgt, 1), **m}
+            history.append(m)
+            bar.set_postfix(loss=f"{m['loss']:.3f}", **({key: f"{m[key]:.4f}"} if key in m else {}))
+            score = m.get(key, -float(m["loss"]))
+            if score > best:
+                best, best_epoch, bad = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                bad += 1
+                if val_feats and bad >= cfg.patience:
+                    stopped = "patience"
+                    break
+            elapsed = time.perf_counter() - started
+            if cfg.time_budget_s and elapsed + float(np.mean(seconds)) > cfg.time_budget_s:
+                stopped = "time_budget"  # the next epoch would not fit: keep the best so far
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+
+    best_m = history[best_epoch - 1] if history else {}
+    metrics = {  # None rather than NaN when there was no validation: JSON/jsonb-safe
+        f"valid_ndcg@{cfg.eval_k}": best_m.get(key),
+        f"valid_hr@{cfg.eval_k}": best_m.get(f"hr@{cfg.eval_k}"),
+        "epochs": len(history),
+        "best_epoch": best_epoch,
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
+        "stopped": stopped,
+        "train_targets": n_tgt,
+        "history": history,
+    }
+    return TrainedModel(net, cfg, text.shape[1], warm, vocab.kinds, metrics)
+
+
+def _step_loss(
+    net: SequenceNet,
+    wins: list[_Window],
+    feats: list[Featurized],
+    targets: list[np.ndarray],
+    item_table: Callable[[bool], torch.Tensor],
+    cfg: TrainConfig,
+    device: torch.device,
+) -> tuple[torch.Tensor, int]:
+    """Mean next-item cross entropy over the scored positions of a batch of windows."""
+    inputs = [feats[w.user].window(w.start, w.stop) for w in wins]
+    batch = collate(inputs, device)
+    width = batch["rows"].shape[1]
+    tgt = np.zeros((len(wins), width), dtype=np.int64)
+    for i, w in enumerate(wins):
+        nxt = targets[w.user][w.start + 1 : w.stop + 1]
+        tgt[i, w.count_from : len(nxt)] = nxt[w.count_from :]
+    target = torch.from_numpy(tgt).to(device)
+    sel = target > 0
+    with _autocast(device):
+        table = item_table(True)
+        h = net.hidden_states(table[batch["rows"]], batch)[sel]  # (T, hidden)
+        y = target[sel] - 1
+        items = table[1:]
+        if cfg.loss == "full":
+            loss = F.cross_entropy(net.cosine_logits(h, items).float(), y)
+        else:
+            user = F.normalize(net.out_proj(h).float(), dim=-1)
+            neg = torch.randint(len(items), (cfg.negatives,), device=device)
+            pos = (user * items[y]).sum(-1, keepdim=True)
+            negs = user @ items[neg].T
+            negs = negs.masked_fill(neg[None, :] == y[:, None], -math.inf)
+            logits = net.scale * torch.cat([pos, negs], dim=1)
+            loss = F.cross_entropy(logits.float(), torch.zeros_like(y))
+    return loss, int(sel.sum())

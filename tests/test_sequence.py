@@ -1,0 +1,190 @@
+"""Tests for recdb.sequence: the SASRec-style user encoder (CPU, tiny, no database)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from recdb.sequence import TrainConfig, TrainedModel, rank_metrics, train
+
+N_ITEMS = 40
+TEXT_DIM = 16
+COLD = 1000  # an item id never seen in training
+COLD_LIKE = 5  # the cold item's text is a near-copy of this item's text
+
+
+def _text() -> tuple[list[int], np.ndarray]:
+    rng = np.random.default_rng(1)
+    mat = rng.normal(size=(N_ITEMS, TEXT_DIM)).astype(np.float32)
+    return list(range(N_ITEMS)), mat / np.linalg.norm(mat, axis=1, keepdims=True)
+
+
+def _walks() -> dict[int, list[tuple[int, str, float | None, float]]]:
+    """Users walk the item cycle 0 -> 1 -> ... -> 39 -> 0 from random starts: next is obvious."""
+    rng = np.random.default_rng(2)
+    out = {}
+    for user in range(48):
+        start, length = int(rng.integers(N_ITEMS)), int(rng.integers(8, 16))
+        out[user] = [
+            ((start + t) % N_ITEMS, "click" if t % 3 else "view", None, 1000.0 * user + 60 * t)
+            for t in range(length)
+        ]
+    return out
+
+
+# One thread: tiny ops gain nothing from a second one and stall when the cores are busy.
+CFG = TrainConfig(
+    epochs=30, max_len=12, hidden=32, layers=1, heads=2, dropout=0.1, lr=5e-3,
+    batch_size=64, min_count=3, id_dropout=0.25, patience=8, seed=0, device="cpu", threads=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[dict, list[int], np.ndarray]:
+    ids, text = _text()
+    return _walks(), ids, text
+
+
+@pytest.fixture(scope="module")
+def trained(data) -> TrainedModel:
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    valid = {u: w[-1][0] for u, w in walks.items()}
+    return train(seqs, valid, (ids, text), CFG, progress=False)
+
+
+def _test_metrics(model: TrainedModel, walks, ids, text) -> dict[str, float]:
+    vecs = model.item_vectors(ids, text)
+    users = sorted(walks)
+    uvecs = model.user_vectors([walks[u] for u in users], (ids, vecs))
+    targets = np.array([(walks[u][-1][0] + 1) % N_ITEMS for u in users])
+    exclude = [np.unique([e[0] for e in walks[u]]) for u in users]
+    return rank_metrics(torch.from_numpy(uvecs), torch.from_numpy(vecs), exclude, targets, 10)
+
+
+def test_learns_the_obvious_next_item(trained: TrainedModel, data) -> None:
+    walks, ids, text = data
+    assert trained.metrics["valid_hr@10"] == 1.0
+    assert trained.metrics["best_epoch"] >= 1
+    assert trained.metrics["seconds_per_epoch"] > 0
+    m = _test_metrics(trained, walks, ids, text)
+    assert m["hr@10"] == 1.0  # held-out next items: one step past the training data
+    assert m["ndcg@10"] > 0.8
+
+
+def test_vectors_are_unit_rows_in_the_output_space(trained: TrainedModel, data) -> None:
+    walks, ids, text = data
+    vecs = trained.item_vectors(ids, text)
+    assert vecs.shape == (N_ITEMS, TEXT_DIM) and vecs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    users = trained.user_vectors([walks[0], walks[1], []], (ids, vecs))
+    assert users.shape == (3, TEXT_DIM)
+    np.testing.assert_allclose(np.linalg.norm(users[:2], axis=1), 1.0, atol=1e-5)
+    assert not users[2].any()  # no history: zero row, the caller stores NULL
+    # batching does not change a user's vector
+    alone = trained.user_vectors([walks[1]], dict(zip(ids, vecs, strict=True)))
+    np.testing.assert_allclose(alone[0], users[1], atol=1e-5)
+
+
+def test_cold_item_gets_a_vector_near_its_text_neighbour(trained: TrainedModel, data) -> None:
+    _, ids, text = data
+    rng = np.random.default_rng(3)
+    cold_text = text[COLD_LIKE] + 0.05 * rng.normal(size=TEXT_DIM).astype(np.float32)
+    cold_text /= np.linalg.norm(cold_text)
+    all_ids = [*ids, COLD]
+    all_text = np.vstack([text, cold_text])
+    vecs = trained.item_vectors(all_ids, all_text)
+    assert trained.has_id([COLD_LIKE, COLD]).tolist() == [True, False]
+    cold = vecs[-1]
+    assert np.isfinite(cold).all()
+    assert abs(float(np.linalg.norm(cold)) - 1.0) < 1e-5
+    assert int(np.argmax(vecs[:-1] @ cold)) == COLD_LIKE
+    # a user about to reach COLD_LIKE also finds the cold look-alike among the top items
+    history = [((COLD_LIKE - 6 + t) % N_ITEMS, "click", None, 60.0 * t) for t in range(6)]
+    user = trained.user_vectors([history], (all_ids, vecs))[0]
+    scores = vecs @ user
+    scores[[e[0] for e in history]] = -np.inf
+    rank_of_cold = int((scores > scores[-1]).sum()) + 1
+    assert rank_of_cold <= 5
+
+
+def test_bytes_round_trip_is_identical(trained: TrainedModel, data) -> None:
+    walks, ids, text = data
+    blob = trained.to_bytes()
+    again = TrainedModel.from_bytes(blob)
+    assert again.to_bytes() == blob
+    assert again.cfg == trained.cfg
+    assert again.metrics["valid_hr@10"] == trained.metrics["valid_hr@10"]
+    np.testing.assert_array_equal(again.item_vectors(ids, text), trained.item_vectors(ids, text))
+    vecs = trained.item_vectors(ids, text)
+    hist = [walks[u] for u in sorted(walks)]
+    np.testing.assert_array_equal(
+        again.user_vectors(hist, (ids, vecs)), trained.user_vectors(hist, (ids, vecs))
+    )
+    with pytest.raises(ValueError, match="not a recdb"):
+        TrainedModel.from_bytes(b"garbage")
+
+
+def test_same_seed_same_bytes_and_metrics(trained: TrainedModel, data) -> None:
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    valid = {u: w[-1][0] for u, w in walks.items()}
+    again = train(seqs, valid, (ids, text), CFG, progress=False)
+    assert again.to_bytes() == trained.to_bytes()
+    untimed = lambda m: {k: v for k, v in m.items() if k != "seconds_per_epoch"}  # noqa: E731
+    assert untimed(again.metrics) == untimed(trained.metrics)  # incl. per-epoch loss/NDCG
+    other = train(
+        seqs, valid, (ids, text), dataclasses.replace(CFG, seed=1, epochs=2), progress=False
+    )
+    assert other.to_bytes() != trained.to_bytes()
+
+
+def test_factorised_training_logits_equal_scaled_cosine(trained: TrainedModel) -> None:
+    net = trained.net
+    torch.manual_seed(0)
+    h = torch.randn(5, CFG.hidden)
+    items = torch.nn.functional.normalize(torch.randn(7, TEXT_DIM), dim=1)
+    user = torch.nn.functional.normalize(net.out_proj(h), dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(net.cosine_logits(h, items), net.scale * user @ items.T)
+
+
+@pytest.mark.parametrize("item_repr", ["text", "id"])
+def test_text_only_and_id_only_variants(item_repr: str, data) -> None:
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    cfg = dataclasses.replace(
+        CFG, epochs=3, item_repr=item_repr, dim=8, loss="sampled", negatives=8
+    )
+    model = train(seqs, {}, dict(zip(ids, text, strict=True)), cfg, progress=False)
+    vecs = model.item_vectors(ids, text)
+    assert vecs.shape == (N_ITEMS, 8)
+    assert np.isfinite(vecs).all()
+    assert model.metrics["epochs"] == 3
+    assert model.metrics["best_epoch"] >= 1  # no validation: best training loss
+    assert model.metrics["valid_ndcg@10"] is None
+    assert TrainedModel.from_bytes(model.to_bytes()).to_bytes() == model.to_bytes()
+
+
+def test_target_kinds_limits_what_is_predicted(data) -> None:
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    every = train(seqs, {}, (ids, text), dataclasses.replace(CFG, epochs=1), progress=False)
+    clicks = dataclasses.replace(CFG, epochs=1, target_kinds=("click",))
+    only = train(seqs, {}, (ids, text), clicks, progress=False)
+    n_clicks = sum(e[1] == "click" for w in seqs.values() for e in w[1:])
+    assert only.metrics["train_targets"] == n_clicks < every.metrics["train_targets"]
+    assert TrainedModel.from_bytes(only.to_bytes()).cfg.target_kinds == ("click",)
+
+
+def test_rejects_bad_input(data) -> None:
+    _, ids, text = data
+    with pytest.raises(ValueError, match="without text"):
+        train({0: [(999, "click", None, 0.0)]}, {}, (ids, text), CFG, progress=False)
+    with pytest.raises(ValueError, match="item_repr"):
+        TrainConfig(item_repr="bag")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="hidden"):
+        TrainConfig(hidden=30, heads=4)
