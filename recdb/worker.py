@@ -367,7 +367,7 @@ class Worker:
         done = [i for i in ids if i not in existing] + sorted(got)
         if locked:
             texts = [item_text(title, body, attrs) for _, title, body, attrs in locked]
-            vectors = self._text_encoder.encode(texts)
+            vectors = flush_tiny(self._text_encoder.encode(texts))
             if not np.isfinite(vectors).all():
                 bad = [locked[i][0] for i in np.where(~np.isfinite(vectors).all(axis=1))[0]]
                 raise ValueError(f"encoder produced non-finite values for items {bad}")
@@ -430,6 +430,7 @@ class Worker:
                 n, user_index[keep], rows[keep], weights[keep], item_vecs
             )
 
+        vectors = flush_tiny(vectors)
         conn.execute(
             q("write_users"),
             {
@@ -444,6 +445,14 @@ class Worker:
         )
         conn.execute(q("delete_user_rows"), {"row_ids": row_ids})
         self.stats.users_encoded += n
+
+
+def flush_tiny(vectors: np.ndarray) -> np.ndarray:
+    """Zero components below 1e-20: pgvector rejects float4 products that underflow, and
+    rerank() scales stored vectors by decayed weights down to ~1e-13."""
+    vectors = np.array(vectors, dtype=np.float32, copy=True)
+    vectors[np.abs(vectors) < 1e-20] = 0.0
+    return vectors
 
 
 def _positions(wanted: np.ndarray, have: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -88,3 +91,14 @@ def rerank(conn: psycopg.Connection[Any], user_id: int | None, **kwargs: Any) ->
 
 def ids(rows: list[tuple]) -> list[int]:
     return [r[1] for r in rows]
+
+
+def spawn_worker(url: str, *extra: str) -> subprocess.Popen[str]:
+    """A real worker process (tests/worker_proc.py) for kill, signal and restart tests."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.worker_proc", url, *extra],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ import psycopg
 import pytest
 
 from recdb.worker import Worker, WorkerConfig, requeue_all_items, requeue_all_users
-from tests.helpers import add_items
+from tests.helpers import add_items, spawn_worker
 from tests.tiny_model import tiny_text_encoder
 
 pytestmark = pytest.mark.faults
@@ -29,16 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def encoder():
     return tiny_text_encoder()
-
-
-def _spawn(url: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.worker_proc", url, *extra],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def _wait_workers(conn, n: int, timeout: float = 90) -> None:
@@ -153,7 +141,7 @@ def test_sigkill_at_random_points_loses_nothing(conn, db_url, encoder):
     kills = 0
     try:
         for _ in range(5):
-            proc = _spawn(db_url, "--delay", "0.05", "--user-batch-size", "7")
+            proc = spawn_worker(db_url, "--delay", "0.05", "--user-batch-size", "7")
             time.sleep(rng.uniform(0.5, 2.5))
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
@@ -170,7 +158,9 @@ def test_sigkill_at_random_points_loses_nothing(conn, db_url, encoder):
 def test_concurrent_writers_and_two_workers_end_consistent(conn, db_url, encoder):
     _catalog(conn)
     writers = [Writer(db_url, seed=10 + s, users=30, items=40, rate_s=0.001) for s in range(4)]
-    procs = [_spawn(db_url, "--user-batch-size", "5", "--poll-interval", "0.2") for _ in range(2)]
+    procs = [
+        spawn_worker(db_url, "--user-batch-size", "5", "--poll-interval", "0.2") for _ in range(2)
+    ]
     _wait_workers(conn, 2)
     for w in writers:
         w.start()
@@ -198,7 +188,7 @@ def test_frozen_worker_loses_its_claim_and_others_proceed(conn, db_url, encoder,
         " SELECT u, u % 5, 'click' FROM generate_series(1, 40) u"
     )
     marker = tmp_path / "batch"
-    frozen = _spawn(
+    frozen = spawn_worker(
         db_url,
         "--delay",
         "1",
@@ -244,7 +234,7 @@ def test_database_restart_during_a_worker_run(conn, db_url, encoder):
         pytest.skip("needs the embedded server, which the test can restart")
     _catalog(conn)
     writer = Writer(db_url, seed=3, users=20, items=40, rate_s=0.01)
-    worker = _spawn(db_url, "--poll-interval", "0.3")
+    worker = spawn_worker(db_url, "--poll-interval", "0.3")
     _wait_workers(conn, 1)
     writer.start()
     time.sleep(2)

@@ -267,3 +267,24 @@ def test_functions_are_reachable_schema_qualified_too(conn, topics):
     a = conn.execute("SELECT item_id FROM recdb.rerank(1, 5)").fetchall()
     b = conn.execute("SELECT item_id FROM rerank(1, 5)").fetchall()
     assert a == b and len(a) == 5
+
+
+def test_very_old_events_and_tiny_components_do_not_underflow(conn):
+    """Two views two years apart on an item with a 1e-37 component; a 100-year-old item."""
+    tiny = axis(3).copy()
+    tiny[5] = 9.5e-38
+    add_items(
+        conn,
+        [
+            {"item_id": 9, "embedding": tiny},
+            {"item_id": 10, "embedding": axis(4)},
+            {"item_id": 11, "embedding": axis(5), "created_at": datetime(1900, 1, 1, tzinfo=UTC)},
+        ],
+    )
+    conn.execute("UPDATE recdb.settings SET freshness_weight = 0.1")
+    conn.execute(
+        "INSERT INTO recdb.events (user_id, item_id, kind, occurred_at) VALUES"
+        " (1, 9, 'view', now() - interval '730 days'), (1, 10, 'view', now())"
+    )
+    rows = rerank(conn, 1, k=5)
+    assert {r[1] for r in rows} == {11}  # the only unseen item, ranked without an error

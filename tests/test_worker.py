@@ -4,8 +4,6 @@ poison rows, polling without NOTIFY. Uses the tiny random BERT (dim 32)."""
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from recdb.encoders.users import MeanUserEncoder
 from recdb.worker import DimensionMismatch, Worker, WorkerConfig, requeue_all_users
-from tests.helpers import add_events, add_items, axis, ids, rerank
+from tests.helpers import add_events, add_items, axis, ids, rerank, spawn_worker
 from tests.tiny_model import tiny_text_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,16 +173,6 @@ def test_two_workers_process_each_user_exactly_once(conn, db_url, encoder):
     )
 
 
-def _spawn(url: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.worker_proc", url, *extra],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _wait_for(path: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -202,13 +190,13 @@ def _user_fixture(conn, n_users: int) -> None:
 def test_sigkill_mid_batch_leaves_rows_queued_for_the_next_run(conn, db_url, tmp_path):
     _user_fixture(conn, 30)
     marker = tmp_path / "in-batch"
-    proc = _spawn(db_url, "--delay", "30", "--marker", str(marker), "--user-batch-size", "10")
+    proc = spawn_worker(db_url, "--delay", "30", "--marker", str(marker), "--user-batch-size", "10")
     _wait_for(marker)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert queue_len(conn, "user_queue") == 30  # the claimed batch rolled back
     assert conn.execute("SELECT count(*) FROM recdb.users").fetchone()[0] == 0
-    done = _spawn(db_url, "--once")
+    done = spawn_worker(db_url, "--once")
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
     assert "users=30" in out
@@ -218,7 +206,7 @@ def test_sigkill_mid_batch_leaves_rows_queued_for_the_next_run(conn, db_url, tmp
 def test_sigterm_finishes_the_batch_then_exits_zero(conn, db_url, tmp_path):
     _user_fixture(conn, 30)
     marker = tmp_path / "in-batch"
-    proc = _spawn(db_url, "--delay", "2", "--marker", str(marker), "--user-batch-size", "10")
+    proc = spawn_worker(db_url, "--delay", "2", "--marker", str(marker), "--user-batch-size", "10")
     _wait_for(marker)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -231,7 +219,7 @@ def test_sigterm_finishes_the_batch_then_exits_zero(conn, db_url, tmp_path):
 def test_second_signal_exits_at_once(conn, db_url, tmp_path):
     _user_fixture(conn, 10)
     marker = tmp_path / "in-batch"
-    proc = _spawn(db_url, "--delay", "60", "--marker", str(marker))
+    proc = spawn_worker(db_url, "--delay", "60", "--marker", str(marker))
     _wait_for(marker)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -246,7 +234,7 @@ def test_second_signal_exits_at_once(conn, db_url, tmp_path):
 def test_polling_finds_work_that_sent_no_notification(conn, db_url, tmp_path):
     _user_fixture(conn, 3)
     conn.execute("DELETE FROM recdb.user_queue")
-    proc = _spawn(db_url, "--poll-interval", "0.5")
+    proc = spawn_worker(db_url, "--poll-interval", "0.5")
     try:
         time.sleep(2)  # let it go idle, listening
         # Queue rows written directly: no trigger, so no NOTIFY; only polling can find them.
@@ -265,7 +253,7 @@ def test_polling_finds_work_that_sent_no_notification(conn, db_url, tmp_path):
 def test_notify_wakes_an_idle_worker_before_the_poll_interval(conn, db_url):
     _user_fixture(conn, 1)
     conn.execute("DELETE FROM recdb.user_queue")
-    proc = _spawn(db_url, "--poll-interval", "60")
+    proc = spawn_worker(db_url, "--poll-interval", "60")
     try:
         time.sleep(2)
         add_events(conn, 42, [1], "click")  # trigger -> NOTIFY
@@ -354,7 +342,7 @@ def test_requeue_all_users_and_status(conn, db_url, encoder):
 def test_live_worker_shows_in_status(conn, db_url):
     from recdb import status
 
-    proc = _spawn(db_url, "--poll-interval", "0.5")
+    proc = spawn_worker(db_url, "--poll-interval", "0.5")
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and status.collect(conn)["workers"] == 0:

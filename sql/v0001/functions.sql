@@ -112,7 +112,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN kind_weight::float8
     * CASE WHEN value_center IS NULL THEN 1.0
            ELSE (coalesce(value, value_center) - value_center)::float8 / value_scale END
+    -- Past 40 half-lives (< 1e-12) an event weighs nothing: keeps power() and the
+    -- float4 products in scale() clear of underflow errors for very old events.
     * CASE WHEN half_life IS NULL THEN 1.0
+           WHEN extract(epoch FROM age) > 40 * greatest(extract(epoch FROM half_life), 1) THEN 0.0
            ELSE power(0.5::float8, greatest(extract(epoch FROM age), 0)::float8
                                    / greatest(extract(epoch FROM half_life), 1)::float8) END;
 
@@ -260,9 +263,11 @@ BEGIN ATOMIC
                  + s.popularity_weight * coalesce(
                        (SELECT pop.score FROM recdb.item_popularity pop
                         WHERE pop.item_id = p.item_id), 0)
-                 + s.freshness_weight * power(0.5::float8,
-                       greatest(extract(epoch FROM now() - i.created_at), 0)::float8
-                       / greatest(extract(epoch FROM s.freshness_half_life), 1)::float8)
+                 + CASE WHEN s.freshness_weight = 0 THEN 0.0
+                        ELSE s.freshness_weight * power(0.5::float8, least(60.0,
+                            greatest(extract(epoch FROM now() - i.created_at), 0)::float8
+                            / greatest(extract(epoch FROM s.freshness_half_life), 1)::float8))
+                   END
                  AS base,
                (i.item_id IS NULL) AS unknown
         FROM pool p
