@@ -1637,6 +1637,11 @@ def run_bench(
     result: dict[str, Any] = {"sizes": {}}
     try:
         migrate.upgrade(url, embedding_dim=dim)
+        # The app-side emulation and the recall reference rank by vector similarity and
+        # priors; the co-visitation term is switched off so all three compute the same thing.
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute("UPDATE recdb.settings SET covisit_weight = 0")
+        result["covisit"] = "off (covisit_weight = 0): figures cover the vector path"
         result["machine"] = machine_info(url)
         result["vectors"] = cat.description
         last_h: Histories | None = None

@@ -288,3 +288,26 @@ def test_very_old_events_and_tiny_components_do_not_underflow(conn):
     )
     rows = rerank(conn, 1, k=5)
     assert {r[1] for r in rows} == {11}  # the only unseen item, ranked without an error
+
+
+def test_covisitation_lifts_items_consumed_by_similar_users(conn, topics):
+    """Users who clicked 100 also bought 305 (another topic): it joins user 1's ranking."""
+    for u in range(10, 20):
+        add_events(conn, u, [100, 305], "purchase")
+    add_events(conn, 1, [100], "click")
+    set_user_vector(conn, 1, axis(0))
+    conn.execute("UPDATE recdb.settings SET covisit_weight = 0")
+    assert 305 not in ids(rerank(conn, 1, k=5))
+    assert conn.execute("SELECT recdb.refresh_neighbors()").fetchone()[0] > 0
+    assert (
+        conn.execute(
+            "SELECT score FROM recdb.item_neighbors WHERE neighbor_id = 100 AND item_id = 305"
+        ).fetchone()[0]
+        > 0.9
+    )
+    conn.execute("UPDATE recdb.settings SET covisit_weight = 2")
+    assert ids(rerank(conn, 1, k=5))[0] == 305
+    # filters and seen-exclusion still apply to co-visited candidates
+    assert 305 not in ids(rerank(conn, 1, k=5, filter={"topic": 0}))
+    add_events(conn, 1, [305], "purchase")
+    assert 305 not in ids(rerank(conn, 1, k=5))

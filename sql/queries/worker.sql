@@ -152,9 +152,10 @@ UPDATE recdb.workers SET stopped_at = now(), heartbeat_at = now() WHERE worker_i
 DELETE FROM recdb.workers WHERE heartbeat_at < now() - interval '7 days'
 
 -- name: refresh_popularity
--- One worker at a time; the others skip instead of queueing behind it.
+-- Popularity and co-visitation neighbours, one worker at a time; the others skip
+-- instead of queueing behind it.
 SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_popularity'))
-            THEN recdb.refresh_popularity() END AS refreshed
+            THEN recdb.refresh_popularity() + recdb.refresh_neighbors() END AS refreshed
 
 -- name: requeue_all_users
 INSERT INTO recdb.user_queue (user_id)

@@ -218,6 +218,42 @@ BEGIN
     RETURN n;
 END $$;
 
+-- Co-visitation neighbours from each user's newest positive events. The pair count
+-- grows with the square of a user's history, hence the covisit_history cap.
+CREATE FUNCTION recdb.refresh_neighbors() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    nn integer;
+    hist integer;
+    n integer;
+BEGIN
+    SELECT s.covisit_neighbors, s.covisit_history INTO nn, hist FROM recdb.settings s;
+    CREATE TEMP TABLE recdb_ui ON COMMIT DROP AS
+        SELECT DISTINCT r.user_id, r.item_id
+        FROM (SELECT e.user_id, e.item_id,
+                     row_number() OVER (PARTITION BY e.user_id ORDER BY e.event_id DESC) AS nth
+              FROM recdb.events e JOIN recdb.event_kinds k ON k.kind = e.kind AND k.weight > 0) r
+        WHERE r.nth <= hist;
+    CREATE TEMP TABLE recdb_cnt ON COMMIT DROP AS
+        SELECT u.item_id, count(*)::float8 AS n FROM recdb_ui u GROUP BY u.item_id;
+    DELETE FROM recdb.item_neighbors;
+    INSERT INTO recdb.item_neighbors (neighbor_id, item_id, score)
+    SELECT t.i, t.j, t.s FROM (
+        SELECT co.i, co.j, co.c / sqrt(ci.n * cj.n) AS s,
+               row_number() OVER (PARTITION BY co.j
+                                  ORDER BY co.c / sqrt(ci.n * cj.n) DESC, co.i) AS r
+        FROM (SELECT a.item_id AS i, b.item_id AS j, count(*)::float8 AS c
+              FROM recdb_ui a JOIN recdb_ui b ON a.user_id = b.user_id AND a.item_id <> b.item_id
+              GROUP BY 1, 2) co
+        JOIN recdb_cnt ci ON ci.item_id = co.i
+        JOIN recdb_cnt cj ON cj.item_id = co.j
+    ) t
+    WHERE t.r <= nn;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DROP TABLE recdb_ui, recdb_cnt;
+    RETURN n;
+END $$;
+
 ---------------------------------------------------------------------------
 -- Ranking.
 ---------------------------------------------------------------------------
@@ -256,6 +292,20 @@ BEGIN ATOMIC
             LIMIT (SELECT s.explain_history FROM s)
         ) h JOIN recdb.items i ON i.item_id = h.item_id AND i.embedding IS NOT NULL
     ),
+    -- Votes of the user's recent positive items for pool items, scaled to [0, 1].
+    covis AS MATERIALIZED (
+        SELECT n.item_id, sum(n.score) AS votes
+        FROM recdb.item_neighbors n
+        WHERE n.neighbor_id IN (
+                SELECT e.item_id
+                FROM recdb.events e JOIN recdb.event_kinds k ON k.kind = e.kind AND k.weight > 0
+                WHERE e.user_id = p_user_id
+                ORDER BY e.event_id DESC
+                LIMIT (SELECT s.covisit_history FROM s))
+          AND n.item_id = ANY (p_pool)
+        GROUP BY n.item_id
+    ),
+    covis_max AS (SELECT max(c.votes) AS m FROM covis c),
     scored AS (
         SELECT p.item_id, p.ord, i.embedding,
                (i.embedding IS NOT NULL) AS ranked,
@@ -263,6 +313,9 @@ BEGIN ATOMIC
                  + s.popularity_weight * coalesce(
                        (SELECT pop.score FROM recdb.item_popularity pop
                         WHERE pop.item_id = p.item_id), 0)
+                 + s.covisit_weight * coalesce(
+                       (SELECT c.votes FROM covis c WHERE c.item_id = p.item_id)
+                       / nullif((SELECT cm.m FROM covis_max cm), 0), 0)
                  + CASE WHEN s.freshness_weight = 0 THEN 0.0
                         ELSE s.freshness_weight * power(0.5::float8, least(60.0,
                             greatest(extract(epoch FROM now() - i.created_at), 0)::float8
@@ -461,6 +514,25 @@ BEGIN
                 ORDER BY dist, f.item_id
                 LIMIT pool_size
             ) c ORDER BY c.dist);
+    END IF;
+    IF (SELECT s.covisit_weight FROM recdb.settings s) > 0 THEN
+        -- Items co-consumed with the user's recent ones join the nearest neighbours.
+        pool := pool || ARRAY(
+            SELECT n.item_id
+            FROM recdb.item_neighbors n
+            JOIN recdb.items i ON i.item_id = n.item_id
+            WHERE n.neighbor_id IN (
+                    SELECT e.item_id
+                    FROM recdb.events e JOIN recdb.event_kinds ek ON ek.kind = e.kind AND ek.weight > 0
+                    WHERE e.user_id = uid
+                    ORDER BY e.event_id DESC
+                    LIMIT (SELECT s.covisit_history FROM recdb.settings s))
+              AND i.embedding IS NOT NULL AND i.available
+              AND (filter IS NULL OR i.attrs @> filter)
+              AND NOT (i.item_id = ANY (seen)) AND NOT (i.item_id = ANY (pool))
+            GROUP BY n.item_id
+            ORDER BY sum(n.score) DESC, n.item_id
+            LIMIT pool_size);
     END IF;
     RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, k, fresh);
 END $$;

@@ -53,7 +53,12 @@ CREATE TABLE recdb.settings (
     candidate_factor      integer NOT NULL DEFAULT 3 CHECK (candidate_factor BETWEEN 1 AND 50),
     ef_search             integer NOT NULL DEFAULT 200 CHECK (ef_search BETWEEN 10 AND 1000),
     max_fold_events       integer NOT NULL DEFAULT 200 CHECK (max_fold_events BETWEEN 0 AND 10000),
-    explain_history       integer NOT NULL DEFAULT 20 CHECK (explain_history BETWEEN 0 AND 1000)
+    explain_history       integer NOT NULL DEFAULT 20 CHECK (explain_history BETWEEN 0 AND 1000),
+    -- Collaborative signal: items co-consumed with the user's recent items
+    -- (recdb.item_neighbors, refreshed by the worker) add covisit_weight x their share.
+    covisit_weight        real NOT NULL DEFAULT 2.0 CHECK (covisit_weight >= 0),
+    covisit_neighbors     integer NOT NULL DEFAULT 10 CHECK (covisit_neighbors BETWEEN 1 AND 1000),
+    covisit_history       integer NOT NULL DEFAULT 200 CHECK (covisit_history BETWEEN 1 AND 10000)
 );
 INSERT INTO recdb.settings DEFAULT VALUES;
 
@@ -111,6 +116,16 @@ CREATE TABLE recdb.item_popularity (
     refreshed_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX item_popularity_score ON recdb.item_popularity (score DESC, item_id);
+
+-- Item-item co-visitation: for each item, its covisit_neighbors most similar items by
+-- the cosine of their user sets (users' covisit_history newest positive events).
+-- Keyed by the voting item so rerank() reads only the rows of the user's history.
+CREATE TABLE recdb.item_neighbors (
+    neighbor_id  bigint NOT NULL,
+    item_id      bigint NOT NULL,
+    score        real NOT NULL,
+    PRIMARY KEY (neighbor_id, item_id)
+);
 
 -- Durable work queues, written by triggers in the writer's own transaction.
 --

@@ -26,7 +26,7 @@ GRANT USAGE ON SCHEMA recdb TO recdb_app, recdb_worker, recdb_readonly;
 
 -- Everyone who ranks reads what rerank() reads (functions are SECURITY INVOKER).
 GRANT SELECT ON recdb.items, recdb.events, recdb.event_kinds, recdb.users, recdb.settings,
-                recdb.item_popularity
+                recdb.item_popularity, recdb.item_neighbors
     TO recdb_app, recdb_worker, recdb_readonly;
 
 -- The application: new items, content changes, events.
@@ -39,7 +39,8 @@ GRANT UPDATE (embedding, embedded_at, encoder) ON recdb.items TO recdb_worker;
 GRANT INSERT, UPDATE ON recdb.users TO recdb_worker;
 GRANT SELECT, UPDATE, DELETE ON recdb.item_queue, recdb.user_queue TO recdb_worker;
 GRANT INSERT ON recdb.item_queue, recdb.user_queue TO recdb_worker;
-GRANT SELECT, INSERT, UPDATE, DELETE ON recdb.workers, recdb.item_popularity TO recdb_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON recdb.workers, recdb.item_popularity,
+    recdb.item_neighbors TO recdb_worker;
 
 -- Read-only: results and operational state (recdb status).
 GRANT SELECT ON recdb.item_queue, recdb.user_queue, recdb.workers TO recdb_readonly;
@@ -56,4 +57,4 @@ GRANT EXECUTE ON FUNCTION
     recdb.event_weight(real, interval, real, real, real, interval),
     recdb.scale(vector, double precision)
     TO recdb_app, recdb_worker, recdb_readonly;
-GRANT EXECUTE ON FUNCTION recdb.refresh_popularity() TO recdb_worker;
+GRANT EXECUTE ON FUNCTION recdb.refresh_popularity(), recdb.refresh_neighbors() TO recdb_worker;
