@@ -1427,7 +1427,7 @@ def machine_info(url: str) -> dict[str, Any]:
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
         "numpy": np.__version__,
     }
-    try:
+    with contextlib.suppress(OSError):  # /proc is Linux-only; the figures are optional
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
                 if line.startswith("model name"):
@@ -1435,16 +1435,12 @@ def machine_info(url: str) -> dict[str, Any]:
                     break
         with open("/proc/meminfo", encoding="utf-8") as f:
             info["mem_total_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    try:
+    with contextlib.suppress(ImportError):
         import torch
 
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.is_available()
-    except ImportError:
-        pass
     with _connect(url, "machine") as conn:
         info["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
         info["pgvector"] = conn.execute(

@@ -47,6 +47,30 @@ def add_option(
     parser.add_argument(option, default=default, help=f"{help_text}{shown} [env: {var}]", **kwargs)
 
 
+def add_encoder_options(parser: argparse.ArgumentParser) -> None:
+    """--device and --user-encoder, shared by every command that runs a worker."""
+    add_option(parser, "--device", default="auto", help="auto (cuda if present), cpu or cuda")
+    add_option(
+        parser,
+        "--user-encoder",
+        default="mean",
+        choices=("mean", "text"),
+        help="how user vectors are built",
+    )
+
+
+def add_movielens_path_option(parser: argparse.ArgumentParser) -> None:
+    """--path for the commands that read MovieLens-100K."""
+    add_option(
+        parser,
+        "--path",
+        metavar="DIR",
+        env_var="RECDB_MOVIELENS_PATH",
+        help="MovieLens-100K folder (GroupLens u.data/u.item or RecBole atomic files);"
+        " unset = the copy inside an installed recbole wheel",
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     add_option(
         parser,

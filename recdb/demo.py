@@ -339,7 +339,7 @@ def _cut(s: str, n: int) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from recdb.cli import add_option
+    from recdb.cli import add_encoder_options, add_movielens_path_option, add_option
 
     add_option(
         parser,
@@ -355,21 +355,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         env_var="RECDB_DEMO_GENRE",
         help="genre of the three demo clicks (default: one the user rarely watches)",
     )
-    add_option(
-        parser,
-        "--path",
-        metavar="DIR",
-        env_var="RECDB_MOVIELENS_PATH",
-        help="MovieLens-100K folder (default: the copy inside the recbole wheel)",
-    )
-    add_option(parser, "--device", default="auto", help="auto (cuda if present), cpu or cuda")
-    add_option(
-        parser,
-        "--user-encoder",
-        default="mean",
-        choices=("mean", "text"),
-        help="how user vectors are built",
-    )
+    add_movielens_path_option(parser)
+    add_encoder_options(parser)
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
 
 

@@ -475,7 +475,7 @@ def write_plot(result: Mapping[str, Any], path: str | Path, k: int = K) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from recdb.cli import add_option
+    from recdb.cli import add_movielens_path_option, add_option
 
     add_option(
         parser,
@@ -520,13 +520,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"ranking knobs set in the eval database: a preset "
         f"({', '.join(KNOB_PRESETS)}) or a JSON file",
     )
-    add_option(
-        parser,
-        "--path",
-        metavar="DIR",
-        env_var="RECDB_MOVIELENS_PATH",
-        help="MovieLens-100K folder (default: the copy inside the recbole wheel)",
-    )
+    add_movielens_path_option(parser)
     add_option(
         parser,
         "--eval-database",

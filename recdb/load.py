@@ -137,17 +137,10 @@ def load_movielens(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from recdb.cli import add_option
+    from recdb.cli import add_movielens_path_option, add_option
 
     parser.add_argument("dataset", choices=["movielens"], help="dataset to load")
-    add_option(
-        parser,
-        "--path",
-        metavar="DIR",
-        env_var="RECDB_MOVIELENS_PATH",
-        help="MovieLens-100K folder (GroupLens u.data/u.item or RecBole atomic files); "
-        "unset = the copy inside an installed recbole wheel",
-    )
+    add_movielens_path_option(parser)
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
 
 

@@ -13,7 +13,7 @@ import signal
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from recdb.cli import add_option
+from recdb.cli import add_encoder_options, add_option
 
 if TYPE_CHECKING:
     from recdb.worker import Worker
@@ -32,14 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds between queue polls when no NOTIFY arrives",
     )
-    add_option(parser, "--device", default="auto", help="auto (cuda if present), cpu or cuda")
-    add_option(
-        parser,
-        "--user-encoder",
-        default="mean",
-        choices=("mean", "text"),
-        help="how user vectors are built",
-    )
+    add_encoder_options(parser)
     add_option(
         parser,
         "--model",
