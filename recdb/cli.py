@@ -53,9 +53,9 @@ def add_encoder_options(parser: argparse.ArgumentParser) -> None:
     add_option(
         parser,
         "--user-encoder",
-        default="mean",
-        choices=("mean", "text"),
-        help="how user vectors are built",
+        default="auto",
+        choices=("auto", "mean", "text", "sequence"),
+        help="how user vectors are built (auto: the active trained model, else mean)",
     )
 
 
@@ -204,6 +204,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("worker", "recdb.worker_cli", "encode queued items and users (LISTEN/NOTIFY + polling)"),
     ("load", "recdb.load", "bulk-load a dataset (movielens)"),
     ("demo", "recdb.demo", "the main job: MovieLens-100K end to end on the embedded default"),
+    ("train", "recdb.train_cli", "train the sequence user encoder on the events, store it"),
     ("eval", "recdb.evaluate", "offline quality through rerank(): HR/NDCG/MRR@10, coverage"),
     ("bench", "recdb.bench", "performance figures in one run"),
     ("systemd-unit", "recdb.systemd", "print a systemd unit for the worker"),

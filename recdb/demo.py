@@ -157,7 +157,7 @@ def run_demo(
     path: str | Path | None = None,
     text_encoder: Any = None,
     device: str = "auto",
-    user_encoder: str = "mean",
+    user_encoder: str = "auto",
     state_path: Path | None = None,
     progress: bool = True,
     say: Callable[[str], None] = print,

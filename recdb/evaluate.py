@@ -257,6 +257,53 @@ def _cold_start(url: str, phase: _Phase, users: Sequence[int], k: int) -> dict[i
     return out
 
 
+def _train_sequence(
+    conn: psycopg.Connection[Any],
+    ratings: Sequence[Rating],
+    splits: Mapping[int, metrics.Split[int]],
+    cfg: Any,
+    device: str,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train the sequence encoder on the training interactions only, from the events in the
+    database (as `recdb train` does), early-stopping on the validation interactions; the
+    test interactions are never in the database. Stores it in the registry (inactive)."""
+    from recdb.encoders import resolve_device
+    from recdb.sequence import TrainConfig, registry, train
+    from recdb.sequence.data import read
+    from recdb.train_cli import DEFAULT_TIME_BUDGET_S
+
+    cfg = cfg or TrainConfig(device=device, time_budget_s=DEFAULT_TIME_BUDGET_S)
+    data = read(conn)
+    seqs, valid = {}, {}
+    for user, split in splits.items():
+        n = len(split.train)
+        history = data.histories.get(user, [])[:n]
+        if [e[0] for e in history] != [ratings[i].item_id for i in split.train]:
+            raise RuntimeError(f"user {user}: events in the database do not match the split")
+        if history:
+            seqs[user] = history
+        if split.valid is not None:
+            valid[user] = ratings[split.valid].item_id
+    t0 = time.perf_counter()
+    model = train(seqs, valid, (data.item_ids, data.text), cfg, progress=progress)
+    secs = time.perf_counter() - t0
+    with conn.transaction():
+        model_id = registry.save(conn, model, data.watermark)
+    m = model.metrics
+    return {
+        "model_id": model_id,
+        "train_seconds": round(secs, 1),
+        "epochs": m["epochs"],
+        "best_epoch": m["best_epoch"],
+        "seconds_per_epoch": round(float(m["seconds_per_epoch"]), 2),
+        "stopped": m["stopped"],
+        "valid_ndcg@10_in_training": m.get("valid_ndcg@10"),
+        "device": str(resolve_device(cfg.device)),
+        "config": model.cfg.to_json(),
+    }
+
+
 def run_evaluation(
     server_url: str,
     items: Sequence[Movie],
@@ -274,12 +321,14 @@ def run_evaluation(
     threads: int = 2,
     progress: bool = True,
     dataset: str = "MovieLens-100K",
+    sequence_config: Any = None,
 ) -> dict[str, Any]:
     """Run the whole protocol (module docstring) and return the JSON-ready result."""
     from recdb import migrate
     from recdb.db import connect
     from recdb.load import encode_queued, insert_events, movie_rows, upsert_items
     from recdb.movielens import rating_events
+    from recdb.sequence import registry
     from recdb.worker import requeue_all_items, requeue_all_users
 
     wall0 = time.perf_counter()
@@ -303,6 +352,7 @@ def run_evaluation(
     conn = connect(url, autocommit=True, application_name="recdb eval")
     timings: dict[str, float] = {}
     results: dict[str, dict[str, dict[str, Any]]] = {}
+    trained: dict[str, Any] = {}  # the sequence model, trained once on the training split
 
     def record(phase: _Phase, name: str, ranked: Mapping[int, Sequence[int]], secs: float) -> None:
         m = metrics.evaluate(
@@ -342,6 +392,17 @@ def run_evaluation(
 
             for name in encoders:
                 t0 = time.perf_counter()
+                if name == "sequence":
+                    if not trained:
+                        trained.update(
+                            _train_sequence(
+                                conn, ratings, splits, sequence_config, device, progress
+                            )
+                        )
+                    if registry.active(conn) != trained["model_id"]:
+                        registry.activate(conn, trained["model_id"])
+                elif registry.active(conn) is not None:
+                    registry.activate(conn, None)  # other encoders run in the text space
                 if _item_encoders(conn) != text_items:
                     # An earlier encoder rewrote the item vectors (e.g. a trained model's own
                     # item space): give this one the vectors it would have in production.
@@ -369,6 +430,8 @@ def run_evaluation(
                 t2 = time.perf_counter()
                 record(phase, name, ranked, t2 - t0)
                 results[phase.name][name]["encode_seconds"] = round(t1 - t0, 2)
+                if name == "sequence":
+                    results[phase.name][name]["train_seconds"] = trained["train_seconds"]
                 results[phase.name][name]["rerank_ms_per_user"] = round(
                     1000 * (t2 - t1) * threads / max(len(eval_users), 1), 2
                 )
@@ -412,6 +475,7 @@ def run_evaluation(
             "recdb.item_popularity) for a user with no events, "
             "history removed client-side",
         },
+        "sequence_model": {k: v for k, v in trained.items() if k != "model_id"} or None,
         "timings_s": {
             "encode_items": round(timings["encode_items"], 2),
             "wall": round(time.perf_counter() - wall0, 2),

@@ -177,7 +177,7 @@ def main(args: argparse.Namespace) -> int:
 def encode_queued(
     url: str,
     *,
-    user_encoder: str = "mean",
+    user_encoder: str = "auto",
     text_encoder: Any = None,
     device: str = "auto",
     progress: bool = True,

@@ -35,11 +35,20 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         workers = cur.fetchall()
         cur.execute(query("queries/status.sql", "parked"))
         parked = cur.fetchall()
+        model = None
+        cur.execute("SELECT to_regclass('recdb.models') IS NOT NULL AS has_models")
+        if (cur.fetchone() or {}).get("has_models"):
+            cur.execute(query("queries/status.sql", "active_model"))
+            model = cur.fetchone()
+    if model is not None:
+        for key in ("created_at", "activated_at"):
+            model[key] = model[key].isoformat() if model[key] else None
     for p in parked:
         p["parked_at"] = p["parked_at"].isoformat()
     out["workers"] = len(workers)
     out["worker_details"] = workers
     out["parked_rows"] = parked
+    out["active_model"] = model
     elapsed = sum(w["uptime_s"] for w in workers) or 0.0
     out["throughput"] = {
         "items_per_s": round(sum(w["items_encoded"] for w in workers) / elapsed, 2)
@@ -65,9 +74,21 @@ def render(s: dict[str, Any]) -> str:
         f"workers    {s['workers']} live"
         f" ({s['throughput']['items_per_s']} items/s, {s['throughput']['users_per_s']} users/s)",
     ]
+    m = s.get("active_model")
+    if m:
+        nd = m.get("valid_ndcg")
+        lines.insert(
+            3,
+            f"model      {m['model_id']} active since {m['activated_at']}: valid ndcg@10 "
+            f"{'-' if nd is None else f'{nd:.4f}'}, {m['epochs']} epochs, trained through "
+            f"event {m['trained_through']} ({m['models_stored']} stored)",
+        )
+    else:
+        lines.insert(3, "model      none active: text vectors served (recdb train)")
     for w in s["worker_details"]:
+        served = "" if w.get("model_id") is None else f", model {w['model_id']}"
         lines.append(
-            f"  - {w['worker_id']} on {w['device']} ({w['user_encoder']}): "
+            f"  - {w['worker_id']} on {w['device']} ({w['user_encoder']}{served}): "
             f"{w['items_encoded']} items, {w['users_encoded']} users, {w['errors']} errors, "
             f"heartbeat {w['heartbeat_age_s']:.1f}s ago"
         )

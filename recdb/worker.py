@@ -10,6 +10,7 @@ notification delays work by at most the poll interval.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -44,7 +45,8 @@ class WorkerConfig:
     user_batch_size: int = 500
     poll_interval: float = 5.0
     device: str = "auto"
-    user_encoder: str = "mean"
+    # auto: the active trained model (recdb.models) when there is one, else mean.
+    user_encoder: str = "auto"
     model: str | None = None
     max_attempts: int = 5
     backoff_seconds: float = 2.0
@@ -64,6 +66,11 @@ class WorkerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0, got {self.poll_interval}")
+        if self.user_encoder not in WORKER_USER_ENCODERS:
+            raise ValueError(
+                f"unknown user encoder {self.user_encoder!r}; "
+                f"valid: {', '.join(WORKER_USER_ENCODERS)}"
+            )
 
 
 @dataclass
@@ -76,8 +83,15 @@ class WorkerStats:
     seconds: float = 0.0
 
 
+WORKER_USER_ENCODERS = ("auto", "mean", "text", "sequence")
+
+
 class DimensionMismatch(RuntimeError):
     """The model's vectors do not fit the embedding columns fixed by the first migration."""
+
+
+class ModelUnavailable(RuntimeError):
+    """The active model cannot be served by this worker: stop, instead of parking every row."""
 
 
 class Worker:
@@ -98,6 +112,9 @@ class Worker:
         self._last_popularity = 0.0
         self._on_batch: list[Any] = []  # callables(stats), e.g. the systemd watchdog ping
         self._once = False
+        self._model: Any = None  # the active TrainedModel, None while text vectors are served
+        self._model_id: int | None = None
+        self._embedding_dim = 0  # of the vector columns, read at connect
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -122,7 +139,7 @@ class Worker:
             self._text_encoder = TextEncoder(cfg.model or env("MODEL"), device=cfg.device)
         if self._user_encoder is not None:
             return
-        if cfg.user_encoder == "mean":
+        if cfg.user_encoder in ("mean", "auto", "sequence"):
             self._user_encoder = MeanUserEncoder(cfg.device)
         else:
             self._user_encoder = get_user_encoder(cfg.user_encoder, self._text_encoder)
@@ -130,6 +147,7 @@ class Worker:
     def _check_dimensions(self, conn: psycopg.Connection[Any]) -> None:
         want = self._text_encoder.dim
         for table, dims in conn.execute(q("embedding_dims")).fetchall():
+            self._embedding_dim = dims
             if dims != want:
                 raise DimensionMismatch(
                     f"the text model produces {want}-d vectors but {table}.embedding is "
@@ -266,6 +284,7 @@ class Worker:
                 "users": s.users_encoded,
                 "batches": s.batches,
                 "errors": s.errors,
+                "model_id": self._model_id,
             },
         )
         self._conn.commit()
@@ -317,7 +336,7 @@ class Worker:
                 self._encode_users(conn, ids)
                 conn.commit()
             return True
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, ModelUnavailable):
             raise
         except Exception as exc:  # isolate the poison row(s), keep going
             conn.rollback()
@@ -356,27 +375,95 @@ class Worker:
             "; parked" if n_parked else "; will retry with backoff",
         )
 
+    # --- the active model ------------------------------------------------------------------
+
+    def _sync_model(self, conn: psycopg.Connection[Any]) -> None:
+        """Load the active model when it changed (checked inside every batch transaction,
+        after the claim: a batch never writes vectors of a model deactivated before it
+        claimed its rows, and an activation racing the batch re-queues the rows after it)."""
+        from recdb.sequence import registry
+
+        model_id = registry.active(conn)
+        if model_id == self._model_id:
+            return
+        if model_id is None:
+            log.info("no active model: serving text vectors")
+            self._model, self._model_id = None, None
+            return
+        from recdb.encoders import resolve_device
+
+        try:
+            model = registry.load(conn, model_id, device=resolve_device(self.config.device))
+        except Exception as exc:
+            raise ModelUnavailable(f"active model {model_id} cannot be loaded: {exc}") from exc
+        text_dim, dim = self._text_encoder.dim, self._embedding_dim
+        if model.text_dim != text_dim or model.dim != dim:
+            raise ModelUnavailable(
+                f"active model {model_id} maps {model.text_dim}-d text vectors to "
+                f"{model.dim}-d vectors, but this worker's text model gives {text_dim}-d and "
+                f"the embedding columns are vector({dim}); activate another model "
+                f"(SELECT recdb.activate_model(id)) or use the text model it was trained on"
+            )
+        log.info("serving model %s (valid ndcg@10 %s)", model_id,
+                 model.metrics.get("valid_ndcg@10"))  # fmt: skip
+        self._model, self._model_id = model, model_id
+
+    def _user_encoder_name(self) -> str:
+        name = self.config.user_encoder
+        if name == "auto":
+            return "sequence" if self._model is not None else "mean"
+        if name == "sequence" and self._model is None:
+            raise ModelUnavailable(
+                "--user-encoder sequence needs an active model: run `recdb train --activate` "
+                "(or choose auto, mean or text)"
+            )
+        return name
+
+    # --- items ----------------------------------------------------------------------------
+
     def _encode_items(self, conn: psycopg.Connection[Any], ids: list[int]) -> list[int]:
         """Encode and write the claimed items; returns the ids whose vectors were written."""
         from recdb.encoders import item_text
 
-        locked = conn.execute(q("lock_items"), {"ids": ids}).fetchall()
+        locked = conn.execute(q("lock_items"), {"ids": ids}, binary=True).fetchall()
         existing = {r[0] for r in conn.execute(q("items_exist"), {"ids": ids}).fetchall()}
         got = {r[0] for r in locked}
         # Deleted items: nothing to encode. Locked by an app update in flight: leave queued.
         done = [i for i in ids if i not in existing] + sorted(got)
         if locked:
-            texts = [item_text(title, body, attrs) for _, title, body, attrs in locked]
-            vectors = flush_tiny(self._text_encoder.encode(texts))
-            if not np.isfinite(vectors).all():
-                bad = [locked[i][0] for i in np.where(~np.isfinite(vectors).all(axis=1))[0]]
+            self._sync_model(conn)
+            model_name = str(getattr(self._text_encoder, "model_name", "text"))
+            item_ids = [r[0] for r in locked]
+            keys = [
+                text_key(model_name, item_text(title, body, attrs))
+                for _, title, body, attrs, _, _ in locked
+            ]
+            # Only new or changed texts go through the transformer; a re-queue after a
+            # model activation just re-projects the stored text vectors.
+            stale = [n for n, r in enumerate(locked) if r[4] != keys[n] or r[5] is None]
+            text = np.zeros((len(locked), self._text_encoder.dim), dtype=np.float32)
+            for n, r in enumerate(locked):
+                if r[5] is not None:
+                    text[n] = r[5]
+            if stale:
+                texts = [item_text(*locked[n][1:4]) for n in stale]
+                text[stale] = flush_tiny(self._text_encoder.encode(texts))
+            if not np.isfinite(text).all():
+                bad = [item_ids[i] for i in np.where(~np.isfinite(text).all(axis=1))[0]]
                 raise ValueError(f"encoder produced non-finite values for items {bad}")
+            if self._model is None:
+                vectors, encoder = text, model_name
+            else:
+                vectors = flush_tiny(self._model.item_vectors(item_ids, text))
+                encoder = f"sequence:{self._model_id}"
             conn.execute(
                 q("write_items"),
                 {
-                    "ids": [r[0] for r in locked],
+                    "ids": item_ids,
                     "vectors": list(vectors),
-                    "encoder": str(getattr(self._text_encoder, "model_name", "text")),
+                    "text_vectors": list(text),
+                    "text_keys": keys,
+                    "encoder": encoder,
                 },
             )
         conn.execute(q("delete_items"), {"ids": done})
@@ -387,6 +474,8 @@ class Worker:
 
     def _encode_users(self, conn: psycopg.Connection[Any], ids: list[int]) -> None:
         row_ids = [r[0] for r in conn.execute(q("lock_user_rows"), {"ids": ids}).fetchall()]
+        self._sync_model(conn)
+        encoder = self._user_encoder_name()
         n = len(ids)
         per_user = conn.execute(
             q("user_events"), {"users": ids, "max_history": self.config.max_history}, binary=True
@@ -406,17 +495,23 @@ class Worker:
         )
 
         uniq = np.unique(item_ids)
-        vec_rows = conn.execute(q("item_vectors"), {"ids": uniq.tolist()}, binary=True).fetchall()
-        dim = self._text_encoder.dim
-        vec_ids = np.array([r[0] for r in vec_rows], dtype=np.int64)
-        item_vecs = (
-            np.stack([r[1] for r in vec_rows]) if vec_rows else np.zeros((0, dim), dtype=np.float32)
-        )
+        if encoder == "sequence":
+            vec_ids, item_vecs = self._model_item_vectors(conn, uniq)
+        else:
+            vec_rows = conn.execute(
+                q("item_vectors"), {"ids": uniq.tolist()}, binary=True
+            ).fetchall()
+            vec_ids = np.array([r[0] for r in vec_rows], dtype=np.int64)
+            item_vecs = (
+                np.stack([r[1] for r in vec_rows])
+                if vec_rows
+                else np.zeros((0, self._embedding_dim), dtype=np.float32)
+            )
         # Events on items without a vector yet carry no direction; they still count as seen
         # (and the item's first encoding queues the user again).
         rows, keep = _positions(item_ids, vec_ids)
 
-        if self.config.user_encoder == "text":
+        if encoder == "text":
             titles = dict(conn.execute(q("item_titles"), {"ids": uniq.tolist()}).fetchall())
             histories: list[list[tuple[str, float, Any]]] = [[] for _ in range(n)]
             for seq, (ui, item, w, k) in enumerate(
@@ -426,9 +521,11 @@ class Worker:
                     histories[ui].append((titles[item], w, seq))
             vectors, norms = self._user_encoder.encode(histories)
         else:
-            vectors, norms = self._user_encoder.encode(
+            vectors, norms = self._mean_encoder().encode(
                 n, user_index[keep], rows[keep], weights[keep], item_vecs
             )
+            if encoder == "sequence":
+                vectors, norms = self._sequence_users(conn, ids, vec_ids, item_vecs, norms)
 
         vectors = flush_tiny(vectors)
         conn.execute(
@@ -440,11 +537,60 @@ class Worker:
                 "through": through.tolist(),
                 "last_at": last_at,
                 "counts": counts.tolist(),
-                "encoder": self.config.user_encoder,
+                "encoder": encoder if encoder != "sequence" else f"sequence:{self._model_id}",
             },
         )
         conn.execute(q("delete_user_rows"), {"row_ids": row_ids})
         self.stats.users_encoded += n
+
+    def _mean_encoder(self) -> Any:
+        from recdb.encoders.users import MeanUserEncoder
+
+        if isinstance(self._user_encoder, MeanUserEncoder):
+            return self._user_encoder
+        return MeanUserEncoder(self.config.device)
+
+    def _model_item_vectors(
+        self, conn: psycopg.Connection[Any], item_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The active model's item vectors, computed from the stored text vectors: the
+        user encoding does not depend on how far the item re-projection has got."""
+        rows = conn.execute(
+            q("item_text_vectors"), {"ids": item_ids.tolist()}, binary=True
+        ).fetchall()
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, self._embedding_dim), dtype=np.float32)
+        return ids, self._model.item_vectors(ids.tolist(), np.stack([r[1] for r in rows]))
+
+    def _sequence_users(
+        self,
+        conn: psycopg.Connection[Any],
+        ids: list[int],
+        vec_ids: np.ndarray,
+        item_vecs: np.ndarray,
+        mean_norms: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Users through the active sequence model. The stored norm is the weighted sum's
+        length (at least 1), as for the mean encoder, so rerank()'s zero-lag fold gives a
+        new event the same pull whichever encoder built the stored vector."""
+        model = self._model
+        histories: list[list[Any]] = [[] for _ in ids]
+        rows = conn.execute(
+            q("user_sequences"), {"users": ids, "max_len": model.cfg.max_len}
+        ).fetchall()
+        for ui, items, kinds, vals, ts in rows:
+            histories[ui] = list(zip(items, kinds, vals, ts, strict=True))
+        vectors = model.user_vectors(histories, (vec_ids.tolist(), item_vecs))
+        alive = np.abs(vectors).sum(axis=1) > 0
+        norms = np.where(alive, np.maximum(mean_norms, 1.0), 0.0).astype(np.float32)
+        return vectors, norms
+
+
+def text_key(model_name: str, text: str) -> str:
+    """Identifies the text vector's input: the same text under the same model needs no
+    new encoding."""
+    return hashlib.sha1(f"{model_name}\n{text}".encode()).hexdigest()
 
 
 def flush_tiny(vectors: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ def _objects(url: str) -> dict[str, list]:
 def test_upgrade_downgrade_upgrade_round_trip(empty_db_url):
     before = _objects(empty_db_url)
     migrate.upgrade(empty_db_url, embedding_dim=16)
-    assert migrate.current(empty_db_url) == "0002"
+    assert migrate.current(empty_db_url) == "0003"
     up = _objects(empty_db_url)
     assert up["schemas"] == [("recdb",)]
     assert up["public_functions"] == [("rerank",), ("similar_items",)]
@@ -92,7 +92,7 @@ def test_plain_alembic_from_repo_root_uses_pyproject_config(empty_db_url):
     alembic = str(Path(sys.executable).with_name("alembic"))
     res = _run(alembic, "-x", f"url={empty_db_url}", "-x", "dim=8", "upgrade", "head")
     assert res.returncode == 0, res.stderr
-    assert migrate.current(empty_db_url) == "0002"
+    assert migrate.current(empty_db_url) == "0003"
     res = _run(alembic, "upgrade", "head", "--sql")
     assert res.returncode == 0, res.stderr
     assert "CREATE INDEX items_embedding_hnsw" in res.stdout
@@ -104,8 +104,30 @@ def test_recdb_db_commands(empty_db_url):
     res = _run(*recdb, "db", "url", env_extra=env)
     assert res.stdout.strip() == empty_db_url
     res = _run(*recdb, "db", "upgrade", env_extra=env)
-    assert res.returncode == 0 and "revision 0002" in res.stdout, res.stderr
+    assert res.returncode == 0 and "revision 0003" in res.stdout, res.stderr
     res = _run(*recdb, "db", "sql", env_extra=env)
     assert "vector(8)" in res.stdout
     res = _run(*recdb, "db", "downgrade", "base", env_extra=env)
     assert res.returncode == 0 and "revision base" in res.stdout, res.stderr
+
+
+def test_0003_keeps_text_vectors_and_downgrade_restores_them(empty_db_url):
+    """Upgrading a live 0002 database loses no vector; downgrading puts text vectors back."""
+    migrate.upgrade(empty_db_url, "0002", embedding_dim=4)
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        c.execute("INSERT INTO recdb.items (item_id, title) VALUES (1, 'a'), (2, 'b')")
+        c.execute("UPDATE recdb.items SET embedding = '[1,0,0,0]' WHERE item_id = 1")
+    migrate.upgrade(empty_db_url, embedding_dim=4)
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        rows = c.execute(
+            "SELECT item_id, text_embedding::text, embedding::text FROM recdb.items ORDER BY 1"
+        ).fetchall()
+        assert rows == [(1, "[1,0,0,0]", "[1,0,0,0]"), (2, None, None)]
+        # a model's item output replaces embedding; the downgrade goes back to the text one
+        c.execute("UPDATE recdb.items SET embedding = '[0,1,0,0]' WHERE item_id = 1")
+    migrate.downgrade(empty_db_url, "0002")
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        assert c.execute("SELECT embedding::text FROM recdb.items WHERE item_id = 1").fetchone()[
+            0
+        ] == "[1,0,0,0]"
+        assert c.execute("SELECT to_regclass('recdb.models')").fetchone()[0] is None

@@ -16,7 +16,8 @@ import torch
 
 from recdb.encoders.text import TextEncoder, resolve_device
 
-USER_ENCODER_NAMES = ("mean", "text")
+# "sequence" is the trained model served from recdb.models (recdb.sequence), not built here.
+USER_ENCODER_NAMES = ("mean", "text", "sequence")
 _ZERO_NORM = 1e-6
 # Events per index_add_ chunk: bounds the gathered (chunk, dim) matrix to ~50 MB at dim 384.
 _CHUNK = 32768
@@ -147,4 +148,9 @@ def get_user_encoder(
         return MeanUserEncoder()
     if name == "text":
         return TextProfileUserEncoder(text_encoder or TextEncoder())
+    if name == "sequence":
+        raise ValueError(
+            "the sequence encoder is a trained model: the worker serves the active one from "
+            "recdb.models (`recdb train`)"
+        )
     raise ValueError(f"unknown user encoder {name!r}; valid: {', '.join(USER_ENCODER_NAMES)}")

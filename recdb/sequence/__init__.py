@@ -6,6 +6,6 @@ round-trips through ``to_bytes()`` / ``TrainedModel.from_bytes()`` for storage.
 """
 
 from recdb.sequence.model import Event, TrainConfig, TrainedModel
-from recdb.sequence.train import rank_metrics, train
+from recdb.sequence.train import rank_metrics, train, validation_metrics
 
-__all__ = ["Event", "TrainConfig", "TrainedModel", "rank_metrics", "train"]
+__all__ = ["Event", "TrainConfig", "TrainedModel", "rank_metrics", "train", "validation_metrics"]

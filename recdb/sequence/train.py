@@ -325,3 +325,25 @@ def _step_loss(
             logits = net.scale * torch.cat([pos, negs], dim=1)
             loss = F.cross_entropy(logits.float(), torch.zeros_like(y))
     return loss, int(sel.sum())
+
+
+def validation_metrics(
+    model: TrainedModel,
+    sequences: Mapping[Hashable, Sequence[Event]],
+    valid: Mapping[Hashable, Hashable],
+    text_emb: TextEmb,
+    k: int = 10,
+) -> dict[str, float]:
+    """HR/NDCG@k of any trained model on a validation split, scored exactly as train()
+    scores its own epochs: the fair way to compare a new model with the one in service
+    (the old one's stored metrics were measured on older data)."""
+    ids, text = text_table(text_emb)
+    row_of = {i: r for r, i in enumerate(ids)}
+    users = [u for u in sequences if valid.get(u) in row_of and sequences[u]]
+    if not users:
+        return {f"hr@{k}": 0.0, f"ndcg@{k}": 0.0}
+    vecs = model.item_vectors(ids, text)
+    uvecs = model.user_vectors([sequences[u] for u in users], (ids, vecs))
+    exclude = [np.unique([row_of[e[0]] for e in sequences[u] if e[0] in row_of]) for u in users]
+    targets = np.array([row_of[valid[u]] for u in users], dtype=np.int64)
+    return rank_metrics(torch.from_numpy(uvecs), torch.from_numpy(vecs), exclude, targets, k)

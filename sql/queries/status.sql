@@ -20,8 +20,9 @@ SELECT
 SELECT worker_id, hostname, pid, device, user_encoder,
        extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s,
        extract(epoch FROM heartbeat_at - started_at)::float8 AS uptime_s,
-       items_encoded, users_encoded, batches, errors
-FROM recdb.workers
+       items_encoded, users_encoded, batches, errors,
+       (to_jsonb(w) ->> 'model_id')::bigint AS model_id  -- absent before migration 0003
+FROM recdb.workers w
 WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => %(live_within_s)s)
 ORDER BY started_at
 
@@ -33,3 +34,13 @@ UNION ALL
  FROM recdb.user_queue WHERE parked_at IS NOT NULL ORDER BY user_id, parked_at DESC)
 ORDER BY parked_at
 LIMIT 20
+
+-- name: active_model
+-- The served model and its training metrics (no row: text vectors are served).
+SELECT model_id, created_at, activated_at, trained_through, dim,
+       metrics -> 'valid_ndcg@10' AS valid_ndcg,
+       metrics -> 'valid_hr@10' AS valid_hr,
+       metrics -> 'epochs' AS epochs,
+       metrics -> 'seconds_per_epoch' AS seconds_per_epoch,
+       (SELECT count(*) FROM recdb.models) AS models_stored
+FROM recdb.models WHERE active

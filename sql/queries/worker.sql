@@ -19,7 +19,7 @@ FOR UPDATE OF q SKIP LOCKED
 -- The claimed items' rows are locked too (NO KEY UPDATE: event inserts' FK checks still
 -- pass). An app UPDATE in flight holds its row: we skip it (its queue row stays for the
 -- next batch) instead of deadlocking with its trigger, which waits for our queue lock.
-SELECT i.item_id, i.title, i.body, i.attrs
+SELECT i.item_id, i.title, i.body, i.attrs, i.text_key, i.text_embedding
 FROM recdb.items i
 WHERE i.item_id = ANY (%(ids)s::bigint[])
 FOR NO KEY UPDATE OF i SKIP LOCKED
@@ -28,9 +28,13 @@ FOR NO KEY UPDATE OF i SKIP LOCKED
 SELECT item_id FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 
 -- name: write_items
+-- text_embedding: the text model's vector; embedding (searched): the active model's item
+-- output, or the text vector when no model is active.
 UPDATE recdb.items i
-SET embedding = v.embedding, embedded_at = now(), encoder = %(encoder)s
-FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[]) AS v(item_id, embedding)
+SET embedding = v.embedding, text_embedding = v.text_embedding, text_key = v.text_key,
+    embedded_at = now(), encoder = %(encoder)s
+FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[], %(text_vectors)b::vector[],
+            %(text_keys)s::text[]) AS v(item_id, embedding, text_embedding, text_key)
 WHERE i.item_id = v.item_id
 
 -- name: requeue_item_users
@@ -96,6 +100,29 @@ GROUP BY u.ord
 SELECT item_id, embedding FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 
+-- name: user_sequences
+-- The sequence model's input: each user's newest max_len events, oldest first (the same
+-- order recdb train reads), with kind, value and time.
+SELECT u.ord - 1 AS user_index,
+       array_agg(h.item_id ORDER BY h.occurred_at, h.event_id) AS items,
+       array_agg(h.kind ORDER BY h.occurred_at, h.event_id) AS kinds,
+       array_agg(h.value ORDER BY h.occurred_at, h.event_id) AS vals,
+       array_agg(extract(epoch FROM h.occurred_at)::float8 ORDER BY h.occurred_at, h.event_id)
+           AS ts
+FROM unnest(%(users)s::bigint[]) WITH ORDINALITY AS u(user_id, ord)
+CROSS JOIN LATERAL (
+    SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value
+    FROM recdb.events e
+    WHERE e.user_id = u.user_id
+    ORDER BY e.occurred_at DESC, e.event_id DESC
+    LIMIT %(max_len)s
+) h
+GROUP BY u.ord
+
+-- name: item_text_vectors
+SELECT item_id, text_embedding FROM recdb.items
+WHERE item_id = ANY (%(ids)s::bigint[]) AND text_embedding IS NOT NULL
+
 -- name: item_titles
 SELECT item_id, title FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 
@@ -142,7 +169,7 @@ SET started_at = now(), heartbeat_at = now(), stopped_at = NULL
 -- name: heartbeat
 UPDATE recdb.workers
 SET heartbeat_at = now(), items_encoded = %(items)s, users_encoded = %(users)s,
-    batches = %(batches)s, errors = %(errors)s
+    batches = %(batches)s, errors = %(errors)s, model_id = %(model_id)s
 WHERE worker_id = %(worker_id)s
 
 -- name: stop_worker

@@ -1,0 +1,23 @@
+-- Named queries of the model registry (recdb/sequence/registry.py, recdb train, the worker).
+
+-- name: insert_model
+INSERT INTO recdb.models (kind, config, metrics, text_dim, dim, trained_through, blob, sha256)
+VALUES ('sequence', %(config)s, %(metrics)s, %(text_dim)s, %(dim)s, %(trained_through)s,
+        %(blob)s, sha256(%(blob)s))
+RETURNING model_id
+
+-- name: active_model
+SELECT model_id, sha256 FROM recdb.models WHERE active
+
+-- name: model_blob
+SELECT blob, sha256 FROM recdb.models WHERE model_id = %(model_id)s
+
+-- name: activate
+SELECT recdb.activate_model(%(model_id)s)
+
+-- name: list_models
+SELECT model_id, kind, created_at, active, activated_at, trained_through, dim,
+       metrics - 'history' AS metrics, config
+FROM recdb.models
+ORDER BY model_id DESC
+LIMIT %(limit)s
