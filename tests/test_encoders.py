@@ -236,12 +236,14 @@ def test_text_profile_encoder(enc: TextEncoder) -> None:
 
 
 def test_get_user_encoder(enc: TextEncoder) -> None:
-    assert USER_ENCODER_NAMES == ("mean", "text")
+    assert USER_ENCODER_NAMES == ("mean", "text", "sequence")
     assert isinstance(get_user_encoder("mean"), MeanUserEncoder)
     text = get_user_encoder("text", enc)
     assert isinstance(text, TextProfileUserEncoder) and text.text_encoder is enc
-    with pytest.raises(ValueError, match="mean, text"):
+    with pytest.raises(ValueError, match="mean, text, sequence"):
         get_user_encoder("lstm")
+    with pytest.raises(ValueError, match="recdb train"):
+        get_user_encoder("sequence")  # a trained model, served by the worker
 
 
 # --- real model ---------------------------------------------------------------------

@@ -24,11 +24,16 @@ from recdb.evaluate import (
     write_plot,
 )
 from recdb.movielens import Movie, Rating
+from recdb.sequence import TrainConfig
 from tests.tiny_model import tiny_text_encoder
 
 WORDS = ("apple", "river", "engine", "violin", "tiger", "castle")
 PER_CLUSTER = 6
 FANS = 4  # extra users who all watch cluster 0: makes popularity point the wrong way
+TINY_SEQUENCE = TrainConfig(
+    epochs=20, max_len=8, hidden=16, layers=1, heads=2, dropout=0.1, lr=5e-3, min_count=2,
+    patience=20, device="cpu", threads=1,
+)  # fmt: skip
 
 
 def synthetic() -> tuple[list[Movie], list[Rating]]:
@@ -71,20 +76,28 @@ def test_encoders_find_the_next_item_and_wrong_rankings_do_not(
         server_url,
         items,
         ratings,
-        encoders=["mean", "text"],
+        # sequence between the others: they must get their text-space vectors back
+        encoders=["mean", "sequence", "text"],
         database=eval_db,
         text_encoder=encoder,
         device="cpu",
         progress=False,
         dataset="synthetic",
+        sequence_config=TINY_SEQUENCE,
     )
     m = result["methods"]
-    assert set(m) == {"popularity", "item-knn", "popularity-rerank", "mean", "text"}
+    assert set(m) == {"popularity", "item-knn", "popularity-rerank", "mean", "text", "sequence"}
     n_users = 12 + FANS
     for name in ("mean", "text"):
         assert m[name]["hr@10"] == 1.0, (name, m[name])
         assert m[name]["valid"]["hr@10"] == 1.0, (name, m[name]["valid"])
         assert m[name]["users"] == n_users and m[name]["seconds"] > 0
+    # trained on 3 events per user, it still finds the cluster, and beats popularity
+    assert m["sequence"]["hr@10"] >= 0.75, m["sequence"]
+    assert m["sequence"]["ndcg@10"] > m["popularity"]["ndcg@10"]
+    seq = result["protocol"]["sequence_model"]
+    assert seq["epochs"] >= 1 and seq["seconds_per_epoch"] > 0 and seq["device"] == "cpu"
+    assert m["sequence"]["train_seconds"] > 0
     # popularity is pulled towards cluster 0 by the fans; the others rarely hit
     assert m["popularity"]["hr@10"] <= 0.6
     assert m["popularity-rerank"]["hr@10"] <= 0.6

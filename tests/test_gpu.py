@@ -66,3 +66,28 @@ def test_worker_on_cuda_end_to_end(conn, db_url):
         conn.execute("SELECT count(*) FROM recdb.users WHERE embedding IS NOT NULL").fetchone()[0]
         == 1
     )
+
+
+def test_sequence_model_trains_in_mixed_precision_and_serves_on_cuda(conn, db_url):
+    """`recdb train --device cuda` (autocast) then a CUDA worker serving the model."""
+    import dataclasses
+
+    from recdb.train_cli import train_and_register
+    from tests.test_sequence_serving import CFG, N_ITEMS, load
+
+    cpu = tiny_text_encoder()
+    w = load(conn, db_url, cpu)
+    result = train_and_register(db_url, dataclasses.replace(CFG, device="cuda"), progress=False)
+    assert result.activated and result.device.startswith("cuda")
+    assert result.valid_ndcg is not None and result.valid_ndcg > 0.5
+    stats = Worker(
+        WorkerConfig(database_url=db_url, device="cuda"), text_encoder=_cuda_copy(cpu)
+    ).run(once=True)
+    assert stats.errors == 0 and stats.items_encoded == N_ITEMS
+    assert conn.execute("SELECT count(DISTINCT encoder) FROM recdb.users").fetchone()[0] == 1
+    hits = sum(
+        (items[-1] + 1) % N_ITEMS
+        in [r[0] for r in conn.execute("SELECT item_id FROM rerank(%s, 10)", (u,))]
+        for u, items in w.items()
+    )
+    assert hits >= 0.9 * len(w)

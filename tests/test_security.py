@@ -6,6 +6,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from recdb.sequence import TrainConfig
+from recdb.train_cli import train_and_register
 from recdb.worker import Worker, WorkerConfig
 from tests.helpers import add_events, add_items, axis, set_user_vector
 from tests.tiny_model import tiny_text_encoder
@@ -66,6 +68,9 @@ def test_app_role_writes_items_and_events_and_ranks(app, conn):
         "DELETE FROM recdb.items",
         "SELECT recdb.refresh_popularity()",
         "UPDATE recdb.workers SET errors = 0",
+        "SELECT model_id FROM recdb.models",
+        "SELECT recdb.activate_model(NULL)",
+        "UPDATE recdb.items SET text_embedding = NULL WHERE item_id = 1",
     ],
 )
 def test_app_role_cannot_touch_what_is_not_its_own(app, conn, statement):
@@ -83,6 +88,10 @@ def test_readonly_role_reads_but_cannot_write(conn, db_url):
         assert ro.execute("SELECT count(*) FROM recdb.item_queue").fetchone()[0] == 1
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             ro.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (1, 1, 'view')")
+        # the registry's metadata (recdb status) but not the weights
+        assert ro.execute("SELECT count(*) FROM recdb.models WHERE active").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            ro.execute("SELECT blob FROM recdb.models")
     finally:
         ro.close()
 
@@ -105,8 +114,22 @@ def test_worker_role_runs_the_worker(conn, db_url):
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             worker.execute("UPDATE recdb.items SET title = 'x'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            worker.execute("SELECT recdb.activate_model(NULL)")  # activation is the DBA's
     finally:
         worker.close()
+
+    # the DBA trains and activates a model; the worker role serves it
+    tiny = TrainConfig(epochs=2, max_len=4, hidden=8, layers=1, heads=2, device="cpu", threads=1)
+    trained = train_and_register(db_url, tiny, progress=False)
+    assert trained.activated
+    stats = Worker(
+        WorkerConfig(database_url=url, device="cpu"), text_encoder=tiny_text_encoder()
+    ).run(once=True)
+    assert (stats.items_encoded, stats.users_encoded, stats.errors) == (4, 1, 0)
+    assert conn.execute("SELECT DISTINCT encoder FROM recdb.users").fetchone()[0] == (
+        f"sequence:{trained.model_id}"
+    )
 
 
 def test_hostile_search_path_cannot_change_rerank(app, conn):
