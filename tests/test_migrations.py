@@ -127,7 +127,8 @@ def test_0003_keeps_text_vectors_and_downgrade_restores_them(empty_db_url):
         c.execute("UPDATE recdb.items SET embedding = '[0,1,0,0]' WHERE item_id = 1")
     migrate.downgrade(empty_db_url, "0002")
     with psycopg.connect(empty_db_url, autocommit=True) as c:
-        assert c.execute("SELECT embedding::text FROM recdb.items WHERE item_id = 1").fetchone()[
-            0
-        ] == "[1,0,0,0]"
+        assert (
+            c.execute("SELECT embedding::text FROM recdb.items WHERE item_id = 1").fetchone()[0]
+            == "[1,0,0,0]"
+        )
         assert c.execute("SELECT to_regclass('recdb.models')").fetchone()[0] is None

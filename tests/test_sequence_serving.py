@@ -108,9 +108,7 @@ def served(conn, db_url, encoder):
     return w, result
 
 
-def test_model_trained_from_the_database_ranks_the_next_item_first_through_rerank(
-    conn, served
-):
+def test_model_trained_from_the_database_ranks_the_next_item_first_through_rerank(conn, served):
     w, result = served
     assert result.valid_ndcg is not None and result.valid_ndcg > 0.8
     assert result.users == len(w) and result.items == N_ITEMS
