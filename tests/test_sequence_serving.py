@@ -306,3 +306,22 @@ def test_model_blob_is_not_pickle(served, conn):
     ).fetchone()[0]
     assert bytes(blob).startswith(b"RECDBSEQ")
     assert TrainedModel.from_bytes(bytes(blob)).to_bytes() == bytes(blob)
+
+
+def test_zero_lag_fold_still_works_on_top_of_a_sequence_vector(conn, served):
+    """An event the worker has not seen counts at once, folded in with the model's item
+    vectors, and with a pull proportionate to the history (norm = weighted-sum length)."""
+    w, result = served
+    user, items = next(iter(w.items()))
+    norm = conn.execute("SELECT norm FROM recdb.users WHERE user_id = %s", (user,)).fetchone()[0]
+    assert norm >= 1.0
+    before = rerank(conn, user, k=10)
+    assert {r[5] for r in before} == {0}
+    target = ids(before)[0]
+    conn.execute(
+        "INSERT INTO recdb.events (user_id, item_id, kind) VALUES (%s, %s, 'purchase')",
+        (user, target),
+    )
+    after = rerank(conn, user, k=10)
+    assert {r[5] for r in after} == {1}  # one fresh event folded in
+    assert target not in ids(after)  # and already counted as seen
