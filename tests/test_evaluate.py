@@ -162,6 +162,7 @@ def test_knobs_are_applied_and_recorded(server_url, eval_db, encoder):
     knobs = {
         "settings": {"popularity_weight": 0.5, "candidate_factor": 10},
         "event_kinds": {"rate": {"half_life": "7 days"}},
+        "encoders": {"mean": {"settings": {"covisit_weight": 0.75}}},
     }
     r = run_evaluation(
         server_url,
@@ -180,6 +181,15 @@ def test_knobs_are_applied_and_recorded(server_url, eval_db, encoder):
     assert p["knobs_in_force"]["settings"]["popularity_weight"] == 0.5
     assert p["knobs_in_force"]["settings"]["candidate_factor"] == 10
     assert p["knobs_in_force"]["event_kinds"]["rate"]["half_life"] == "7 days"
+    # a per-encoder override applies while that encoder runs, then the base comes back
+    assert r["methods"]["mean"]["knobs"] == {"covisit_weight": 0.75}
+    assert p["knobs_in_force"]["settings"]["covisit_weight"] == 2.0
+    with pytest.raises(ValueError, match="for encoder 'mean': nope"):
+        run_evaluation(
+            server_url, items, ratings, encoders=["mean"], database=eval_db,
+            text_encoder=encoder, device="cpu", progress=False,
+            knobs={"encoders": {"mean": {"settings": {"nope": 1}}}},
+        )  # fmt: skip
     with pytest.raises(ValueError, match="unknown knob"):
         run_evaluation(
             server_url,

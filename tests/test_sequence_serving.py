@@ -311,8 +311,8 @@ def test_model_blob_is_not_pickle(served, conn):
 def test_zero_lag_fold_still_works_on_top_of_a_sequence_vector(conn, served):
     """An event the worker has not seen counts at once, folded in with the model's item
     vectors, and with a pull proportionate to the history (norm = weighted-sum length)."""
-    w, result = served
-    user, items = next(iter(w.items()))
+    w, _ = served
+    user = next(iter(w))
     norm = conn.execute("SELECT norm FROM recdb.users WHERE user_id = %s", (user,)).fetchone()[0]
     assert norm >= 1.0
     before = rerank(conn, user, k=10)
