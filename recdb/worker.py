@@ -115,6 +115,7 @@ class Worker:
         self._model: Any = None  # the active TrainedModel, None while text vectors are served
         self._model_id: int | None = None
         self._embedding_dim = 0  # of the vector columns, read at connect
+        self._warned_text = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -412,6 +413,13 @@ class Worker:
         name = self.config.user_encoder
         if name == "auto":
             return "sequence" if self._model is not None else "mean"
+        if name == "text" and self._model is not None and not self._warned_text:
+            self._warned_text = True
+            log.warning(
+                "user encoder 'text' builds user vectors in the text space, but model %s "
+                "serves item vectors in its own space; use auto or sequence",
+                self._model_id,
+            )
         if name == "sequence" and self._model is None:
             raise ModelUnavailable(
                 "--user-encoder sequence needs an active model: run `recdb train --activate` "
