@@ -444,11 +444,13 @@ class Worker:
             item_ids = [r[0] for r in locked]
             keys = [
                 text_key(model_name, item_text(title, body, attrs))
-                for _, title, body, attrs, _, _ in locked
+                for _, title, body, attrs, *_ in locked
             ]
             # Only new or changed texts go through the transformer; a re-queue after a
             # model activation just re-projects the stored text vectors.
-            stale = [n for n, r in enumerate(locked) if r[4] != keys[n] or r[5] is None]
+            stale = [
+                n for n, r in enumerate(locked) if not r[6] and (r[4] != keys[n] or r[5] is None)
+            ]
             text = np.zeros((len(locked), self._text_encoder.dim), dtype=np.float32)
             for n, r in enumerate(locked):
                 if r[5] is not None:

@@ -325,3 +325,43 @@ def test_zero_lag_fold_still_works_on_top_of_a_sequence_vector(conn, served):
     after = rerank(conn, user, k=10)
     assert {r[5] for r in after} == {1}  # one fresh event folded in
     assert target not in ids(after)  # and already counted as seen
+
+
+def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, db_url, encoder):
+    """Activation re-projects; only changed texts (or another text model) hit the encoder.
+    Rows migrated from 0002 (no text_key) keep their vector unless the text changed since."""
+    load(conn, db_url, encoder)
+    marker = np.zeros(32, dtype=np.float32)
+    marker[0] = 1.0
+    # 1: legacy row, unchanged since its encoding; 2: legacy row edited after it
+    conn.execute(
+        "UPDATE recdb.items SET text_key = NULL, text_embedding = %s WHERE item_id IN (1, 2)",
+        (marker,),
+    )
+    conn.execute(
+        "UPDATE recdb.items SET embedded_at = updated_at - interval '1 s' WHERE item_id = 2"
+    )
+    conn.execute("UPDATE recdb.items SET text_embedding = %s WHERE item_id = 3", (marker,))
+    conn.execute("UPDATE recdb.items SET title = 'a brand new title' WHERE item_id = 4")
+    calls: list[int] = []
+    real = encoder.encode
+
+    class Counting:
+        dim, device, model_name = encoder.dim, encoder.device, encoder.model_name
+
+        def encode(self, texts):
+            calls.append(len(texts))
+            return real(texts)
+
+    registry.activate(conn, None)  # re-queues every item
+    cfg = WorkerConfig(database_url=db_url, device="cpu", poll_interval=0.2, batch_size=100)
+    assert Worker(cfg, text_encoder=Counting()).run(once=True).errors == 0
+    assert sum(calls) == 2  # item 2 (edited legacy row) and item 4 (new title), nothing else
+    text = vectors(conn, "text_embedding")
+    np.testing.assert_array_equal(text[1], marker)  # trusted legacy vector, now keyed
+    np.testing.assert_array_equal(text[3], marker)  # same key: not re-encoded
+    assert not np.array_equal(text[2], marker)
+    np.testing.assert_allclose(text[4], encoder.encode(["a brand new title"])[0], atol=1e-5)
+    assert conn.execute("SELECT count(*) FROM recdb.items WHERE text_key IS NULL").fetchone() == (
+        0,
+    )

@@ -19,7 +19,11 @@ FOR UPDATE OF q SKIP LOCKED
 -- The claimed items' rows are locked too (NO KEY UPDATE: event inserts' FK checks still
 -- pass). An app UPDATE in flight holds its row: we skip it (its queue row stays for the
 -- next batch) instead of deadlocking with its trigger, which waits for our queue lock.
-SELECT i.item_id, i.title, i.body, i.attrs, i.text_key, i.text_embedding
+-- legacy_ok: a text vector carried over by migration 0003 (no text_key yet) that is newer
+-- than the item's last content change is still the current text's vector.
+SELECT i.item_id, i.title, i.body, i.attrs, i.text_key, i.text_embedding,
+       (i.text_key IS NULL AND i.text_embedding IS NOT NULL
+        AND i.embedded_at >= i.updated_at) AS legacy_ok
 FROM recdb.items i
 WHERE i.item_id = ANY (%(ids)s::bigint[])
 FOR NO KEY UPDATE OF i SKIP LOCKED
