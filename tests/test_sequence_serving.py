@@ -277,6 +277,7 @@ def test_sequence_encoder_without_an_active_model_is_a_clear_error(conn, db_url,
 
 def test_recdb_train_cli(conn, db_url, encoder, tmp_path):
     load(conn, db_url, encoder)
+    conn.execute("UPDATE recdb.settings SET covisit_weight = 2")  # the shipped default
     out = tmp_path / "train.json"
     env_cmd = [
         sys.executable, "-m", "recdb.cli", "train", "--epochs", "2", "--device", "cpu",
@@ -290,6 +291,7 @@ def test_recdb_train_cli(conn, db_url, encoder, tmp_path):
     summary = json.loads(out.read_text())
     assert summary["activated"] and summary["epochs"] == 2
     assert "activated (no model was active)" in res.stdout
+    assert "UPDATE recdb.settings SET covisit_weight = 0.25" in res.stdout  # the hint
     assert registry.active(conn) == summary["model_id"]
 
 

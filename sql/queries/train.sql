@@ -21,3 +21,6 @@ ORDER BY e.user_id
 
 -- name: watermark
 SELECT coalesce(max(event_id), 0) FROM recdb.events
+
+-- name: covisit_weight
+SELECT covisit_weight FROM recdb.settings
