@@ -395,6 +395,8 @@ class Worker:
 
         try:
             model = registry.load(conn, model_id, device=resolve_device(self.config.device))
+        except psycopg.OperationalError:
+            raise  # the connection, not the model: reconnect and retry
         except Exception as exc:
             raise ModelUnavailable(f"active model {model_id} cannot be loaded: {exc}") from exc
         text_dim, dim = self._text_encoder.dim, self._embedding_dim

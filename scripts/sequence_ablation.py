@@ -33,7 +33,7 @@ VARIANTS = {
     "sampled": {"loss": "sampled", "negatives": 256},
     "len20": {"max_len": 20},
     "len100": {"max_len": 100},
-    "no-kind-value-gap": {"time_gaps": False, "value_bins": ()},
+    "no-value-gap": {"time_gaps": False, "value_bins": ()},
 }
 
 

@@ -367,3 +367,19 @@ def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, d
     assert conn.execute("SELECT count(*) FROM recdb.items WHERE text_key IS NULL").fetchone() == (
         0,
     )
+
+
+def test_a_model_the_worker_cannot_serve_stops_it_with_the_reason(conn, db_url, encoder):
+    load(conn, db_url, encoder)
+    narrow = dataclasses.replace(CFG, dim=16, epochs=1)  # 16-d vectors, columns are 32-d
+    result = train_and_register(db_url, narrow, progress=False)
+    assert result.activated
+    with pytest.raises(ModelUnavailable, match=r"16-d vectors.*vector\(32\)"):
+        run_once(db_url, encoder)
+    # nothing parked, nothing lost: the items wait for a servable model
+    assert (
+        conn.execute("SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL").fetchone()[0]
+        == N_ITEMS
+    )
+    registry.activate(conn, None)
+    assert run_once(db_url, encoder).errors == 0
