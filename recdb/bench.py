@@ -447,7 +447,9 @@ def _steady_rate(marks: list[tuple[float, int]]) -> float | None:
     return (moved[-1][1] - moved[0][1]) / (moved[-1][0] - moved[0][0])
 
 
-def run_worker_once(url: str, encoders: _Encoders, device: str) -> WorkerRun:
+def run_worker_once(
+    url: str, encoders: _Encoders, device: str, user_encoder: str = "mean"
+) -> WorkerRun:
     """Drain the queues with the real Worker, timing each batch through its batch hook."""
     from recdb.worker import Worker, WorkerConfig
 
@@ -457,7 +459,7 @@ def run_worker_once(url: str, encoders: _Encoders, device: str) -> WorkerRun:
         user_batch_size=500,
         poll_interval=1.0,
         device=device,
-        user_encoder="mean",
+        user_encoder=user_encoder,
     )
     worker = Worker(cfg, text_encoder=encoders())
     item_marks: list[tuple[float, int]] = []
@@ -1416,6 +1418,32 @@ def worker_items(
     }
 
 
+def worker_sequence_users(url: str, encoders: _Encoders, cfg: BenchConfig) -> dict[str, Any]:
+    """Users/s through a sequence model of the shipped shape (TrainConfig defaults; the
+    weights are untrained: encoding costs the same), every user re-encoded."""
+    from recdb.sequence import TrainConfig, TrainedModel, registry
+
+    with _connect(url, "sequence") as conn:
+        conn.execute(q("text_vectors_for_history_items"))
+        kinds = [r[0] for r in conn.execute(q("event_kind_names"))]
+        dim = encoders().dim
+        model = TrainedModel.untrained(TrainConfig(seed=cfg.seed), dim, kinds)
+        model_id = registry.save(conn, model, 0)
+        conn.execute(q("serve_model_without_reprojection"), {"model_id": model_id})
+        conn.execute(q("requeue_all_users"))
+    try:
+        run = run_worker_once(url, encoders, cfg.device, user_encoder="sequence")
+    finally:
+        with _connect(url, "sequence") as conn:
+            conn.execute(q("serve_model_without_reprojection"), {"model_id": None})
+    return {
+        "sequence_users_per_s": run.users_per_s,
+        "sequence_users_per_s_end_to_end": run.users_per_s_end_to_end,
+        "sequence_users_encoded": run.stats.users_encoded,
+        "sequence_model": {k: model.cfg.to_json()[k] for k in ("max_len", "hidden", "layers")},
+    }
+
+
 # --- machine ------------------------------------------------------------------------------
 
 
@@ -1593,6 +1621,7 @@ def render(result: dict[str, Any]) -> str:
     if wk:
         lines.append(
             f"Worker: {_fmt(wk.get('users_per_s'), 0)} users/s (mean encoder), "
+            f"{_fmt(wk.get('sequence_users_per_s'), 0)} users/s (sequence encoder), "
             f"{_fmt(wk.get('items_per_s'), 1)} items/s ({wk.get('items_device')})."
         )
     m = result.get("machine", {})
@@ -1656,6 +1685,8 @@ def run_bench(
         result["freshness"] = freshness(url, cat, n, last_h, cfg, encoders)
         log.info("worker: encoding %d new items", cfg.new_items)
         items = worker_items(url, cat, n, cfg, encoders)
+        log.info("worker: re-encoding every user with a sequence model")
+        seq = worker_sequence_users(url, encoders, cfg)
         last = result["sizes"][str(n)]
         result["worker"] = {
             "users_per_s": last["worker_users_per_s"],
@@ -1665,9 +1696,11 @@ def run_bench(
             "items_per_s_end_to_end": items["items_per_s_end_to_end"],
             "items_encoded": items["items_encoded"],
             "items_device": items["device"],
+            **seq,
             "at_catalog_size": n,
             "method": "Worker.run(once=True) draining the queue (user_batch_size 500, "
-            "batch_size 64, mean user encoder); *_per_s counts batches after the first (steady "
+            "batch_size 64, mean user encoder; sequence_*: every user again through a sequence "
+            "model of the shipped shape); *_per_s counts batches after the first (steady "
             "state), *_end_to_end the whole drain incl. connect and a popularity refresh",
         }
     finally:

@@ -153,6 +153,9 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
     }
     assert r["worker"]["users_per_s"] > 0 and r["worker"]["items_per_s"] > 0
     assert r["worker"]["users_encoded"] == 40 and r["worker"]["items_encoded"] == 8
+    # every user again through a sequence model of the shipped shape
+    assert r["worker"]["sequence_users_encoded"] == 40
+    assert r["worker"]["sequence_users_per_s"] > 0
     assert "postgres" in r["machine"] and r["vectors"]
     table = bench.render(tiny_result)
     assert "| 300 |" in table and "zero-lag" in table

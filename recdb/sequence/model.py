@@ -354,6 +354,17 @@ class TrainedModel:
         self.metrics: dict[str, Any] = dict(metrics or {})
         self._warm_index = {int(i): k + 1 for k, i in enumerate(self.warm_ids.tolist())}
 
+    @classmethod
+    def untrained(
+        cls, cfg: TrainConfig, text_dim: int, kinds: Sequence[str], warm_ids: Sequence[int] = ()
+    ) -> TrainedModel:
+        """A freshly initialised model of the given shape: what `recdb bench` times (the
+        cost of encoding does not depend on what the weights learned)."""
+        torch.manual_seed(cfg.seed)
+        vocab = Vocab(tuple(kinds), cfg.value_bins)
+        net = SequenceNet(cfg, text_dim, len(warm_ids), vocab)
+        return cls(net, cfg, text_dim, warm_ids, vocab.kinds)
+
     @property
     def dim(self) -> int:
         """Width of item and user vectors (the searched column's dimension)."""

@@ -178,3 +178,22 @@ SELECT count(*) FROM recdb.item_queue
 
 -- name: delete_items_from
 DELETE FROM recdb.items WHERE item_id >= %(first)s
+
+-- name: text_vectors_for_history_items
+-- The sequence encoder reads users' items through their text vectors: the bench's items
+-- were COPYed with `embedding` only, so the events' items get it as their text vector.
+UPDATE recdb.items SET text_embedding = embedding
+WHERE text_embedding IS NULL AND embedding IS NOT NULL
+  AND item_id IN (SELECT DISTINCT item_id FROM recdb.events)
+
+-- name: event_kind_names
+SELECT kind FROM recdb.event_kinds ORDER BY kind
+
+-- name: serve_model_without_reprojection
+-- Marks a model active without recdb.activate_model(): only the user path is timed, so the
+-- catalogue is not re-queued.
+UPDATE recdb.models SET active = coalesce(model_id = %(model_id)s, false)
+
+-- name: requeue_all_users
+INSERT INTO recdb.user_queue (user_id)
+SELECT DISTINCT user_id FROM recdb.events ORDER BY user_id
