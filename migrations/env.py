@@ -23,6 +23,8 @@ def run_offline() -> None:
     context.configure(
         dialect_name="postgresql",
         literal_binds=True,
+        # named paramstyle: otherwise every % in the SQL (format(), RAISE) is printed as %%
+        dialect_opts={"paramstyle": "named"},
         version_table=VERSION_TABLE,
         transaction_per_migration=True,
     )

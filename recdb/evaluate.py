@@ -468,10 +468,11 @@ def run_evaluation(
                 own = dict(knobs.get("encoders", {})).get(name, {}).get("settings")
                 if own:
                     results[phase.name][name]["knobs"] = own
+                # back to the base knobs before the next encoder or phase's baselines
+                apply_knobs(conn, {"settings": encoder_settings(knobs, base_settings, "")})
                 results[phase.name][name]["rerank_ms_per_user"] = round(
                     1000 * (t2 - t1) * threads / max(len(eval_users), 1), 2
                 )
-        apply_knobs(conn, {"settings": encoder_settings(knobs, base_settings, "")})
         knobs_in_force = effective_knobs(conn)
     finally:
         conn.close()

@@ -130,6 +130,7 @@ def train_and_register(
     from recdb.encoders import resolve_device
     from recdb.sequence import registry, train, validation_metrics
     from recdb.sequence.data import hold_out_last, read
+    from recdb.sqlfiles import query
 
     started = time.perf_counter()
     key = f"ndcg@{cfg.eval_k}"
@@ -143,29 +144,43 @@ def train_and_register(
         model = train(seqs, valid, (data.item_ids, data.text), cfg, progress=progress)
         new_score = model.metrics.get(f"valid_{key}")
         before = registry.active(conn)
-        before_score = None
+        before_score, not_comparable = None, None
         if before is not None:
-            old = registry.load(conn, before)
-            before_score = validation_metrics(
-                old, seqs, valid, (data.item_ids, data.text), cfg.eval_k
-            )[key]
+            try:
+                old = registry.load(conn, before)
+                before_score = validation_metrics(
+                    old, seqs, valid, (data.item_ids, data.text), cfg.eval_k
+                )[key]
+            except Exception as exc:  # reported; the decision below accounts for it
+                not_comparable = f"the active model {before} could not be scored ({exc})"
         conn.rollback()
         with conn.transaction():
+            # Serialise with activations (recdb.activate_model takes the same lock): a model
+            # activated while we trained is not replaced on the strength of a stale comparison.
+            conn.execute(query("queries/models.sql", "activation_lock"))
             model_id = registry.save(conn, model, data.watermark)
+            now_active = registry.active(conn)
+            shown = "n/a" if new_score is None else f"{new_score:.4f}"
+            manual = f"activate it with --activate or SELECT recdb.activate_model({model_id})"
             if activate is False:
                 do, reason = False, "--no-activate"
             elif activate:
                 do, reason = True, "--activate"
+            elif now_active != before:
+                do, reason = (
+                    False,
+                    (f"model {now_active} was activated while training; compare, then {manual}"),
+                )
             elif before is None:
                 do, reason = True, "no model was active"
+            elif not_comparable:
+                do, reason = False, f"{not_comparable}; {manual}"
             elif new_score is not None and before_score is not None and new_score > before_score:
-                do, reason = True, f"valid {key} {new_score:.4f} > {before_score:.4f} (active)"
+                do, reason = True, f"valid {key} {shown} > {before_score:.4f} (active)"
             else:
-                shown = "n/a" if new_score is None else f"{new_score:.4f}"
                 do, reason = False, (
                     f"valid {key} {shown} does not beat the active model {before} "
-                    f"({before_score:.4f}); activate it with --activate or "
-                    f"SELECT recdb.activate_model({model_id})"
+                    f"({before_score:.4f}); {manual}"
                 )  # fmt: skip
             queued = registry.activate(conn, model_id) if do else 0
     m = model.metrics

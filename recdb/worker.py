@@ -146,6 +146,11 @@ class Worker:
             self._user_encoder = get_user_encoder(cfg.user_encoder, self._text_encoder)
 
     def _check_dimensions(self, conn: psycopg.Connection[Any]) -> None:
+        if not conn.execute(q("schema_has_models")).fetchone()[0]:
+            raise DimensionMismatch(
+                "the database schema is older than this worker (no recdb.models): "
+                "run `recdb db upgrade` first"
+            )
         want = self._text_encoder.dim
         for table, dims in conn.execute(q("embedding_dims")).fetchall():
             self._embedding_dim = dims
@@ -435,14 +440,16 @@ class Worker:
         """Encode and write the claimed items; returns the ids whose vectors were written."""
         from recdb.encoders import item_text
 
-        locked = conn.execute(q("lock_items"), {"ids": ids}, binary=True).fetchall()
+        model_name = str(getattr(self._text_encoder, "model_name", "text"))
+        locked = conn.execute(
+            q("lock_items"), {"ids": ids, "model_name": model_name}, binary=True
+        ).fetchall()
         existing = {r[0] for r in conn.execute(q("items_exist"), {"ids": ids}).fetchall()}
         got = {r[0] for r in locked}
         # Deleted items: nothing to encode. Locked by an app update in flight: leave queued.
         done = [i for i in ids if i not in existing] + sorted(got)
         if locked:
             self._sync_model(conn)
-            model_name = str(getattr(self._text_encoder, "model_name", "text"))
             item_ids = [r[0] for r in locked]
             keys = [
                 text_key(model_name, item_text(title, body, attrs))
@@ -537,7 +544,7 @@ class Worker:
                 n, user_index[keep], rows[keep], weights[keep], item_vecs
             )
             if encoder == "sequence":
-                vectors, norms = self._sequence_users(conn, ids, vec_ids, item_vecs, norms)
+                vectors, norms = self._sequence_users(conn, ids, through, vec_ids, item_vecs, norms)
 
         vectors = flush_tiny(vectors)
         conn.execute(
@@ -579,6 +586,7 @@ class Worker:
         self,
         conn: psycopg.Connection[Any],
         ids: list[int],
+        through: np.ndarray,
         vec_ids: np.ndarray,
         item_vecs: np.ndarray,
         mean_norms: np.ndarray,
@@ -589,7 +597,8 @@ class Worker:
         model = self._model
         histories: list[list[Any]] = [[] for _ in ids]
         rows = conn.execute(
-            q("user_sequences"), {"users": ids, "max_len": model.cfg.max_len}
+            q("user_sequences"),
+            {"users": ids, "through": through.tolist(), "max_len": model.cfg.max_len},
         ).fetchall()
         for ui, items, kinds, vals, ts in rows:
             histories[ui] = list(zip(items, kinds, vals, ts, strict=True))

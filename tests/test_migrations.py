@@ -80,6 +80,8 @@ def test_offline_sql_shows_extension_index_and_functions():
     assert "CREATE FUNCTION public.rerank(" in text
     assert "CREATE FUNCTION recdb.similar_items(" in text
     assert "vector(384)" in text and "@DIM@" not in text
+    # psql-ready: % signs of format() and RAISE are not doubled by the driver's escaping
+    assert "%%" not in text and "ADD COLUMN text_embedding %s'" in text
     assert "vector(64)" in migrate.offline_sql(embedding_dim=64)
 
 
@@ -125,8 +127,14 @@ def test_0003_keeps_text_vectors_and_downgrade_restores_them(empty_db_url):
         assert rows == [(1, "[1,0,0,0]", "[1,0,0,0]"), (2, None, None)]
         # a model's item output replaces embedding; the downgrade goes back to the text one
         c.execute("UPDATE recdb.items SET embedding = '[0,1,0,0]' WHERE item_id = 1")
+        c.execute(
+            "INSERT INTO recdb.users (user_id, embedding, encoder) VALUES"
+            " (7, '[0,1,0,0]', 'sequence:1'), (8, '[1,0,0,0]', 'mean')"
+        )
     migrate.downgrade(empty_db_url, "0002")
     with psycopg.connect(empty_db_url, autocommit=True) as c:
+        # the model-space user is queued for re-encoding in the text space
+        assert c.execute("SELECT user_id FROM recdb.user_queue").fetchall() == [(7,)]
         assert (
             c.execute("SELECT embedding::text FROM recdb.items WHERE item_id = 1").fetchone()[0]
             == "[1,0,0,0]"

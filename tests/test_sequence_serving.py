@@ -335,14 +335,17 @@ def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, d
     load(conn, db_url, encoder)
     marker = np.zeros(32, dtype=np.float32)
     marker[0] = 1.0
-    # 1: legacy row, unchanged since its encoding; 2: legacy row edited after it
+    # as migration 0003 leaves them: embedding copied to text_embedding, no text_key.
+    # 1: unchanged since its encoding; 2: edited after it; 5: made by another text model
     conn.execute(
-        "UPDATE recdb.items SET text_key = NULL, text_embedding = %s WHERE item_id IN (1, 2)",
-        (marker,),
+        "UPDATE recdb.items SET text_key = NULL, text_embedding = %s, embedding = %s"
+        " WHERE item_id IN (1, 2, 5)",
+        (marker, marker),
     )
     conn.execute(
         "UPDATE recdb.items SET embedded_at = updated_at - interval '1 s' WHERE item_id = 2"
     )
+    conn.execute("UPDATE recdb.items SET encoder = 'another-model' WHERE item_id = 5")
     conn.execute("UPDATE recdb.items SET text_embedding = %s WHERE item_id = 3", (marker,))
     conn.execute("UPDATE recdb.items SET title = 'a brand new title' WHERE item_id = 4")
     calls: list[int] = []
@@ -358,11 +361,11 @@ def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, d
     registry.activate(conn, None)  # re-queues every item
     cfg = WorkerConfig(database_url=db_url, device="cpu", poll_interval=0.2, batch_size=100)
     assert Worker(cfg, text_encoder=Counting()).run(once=True).errors == 0
-    assert sum(calls) == 2  # item 2 (edited legacy row) and item 4 (new title), nothing else
+    assert sum(calls) == 3  # items 2 (edited), 5 (other model), 4 (new title), nothing else
     text = vectors(conn, "text_embedding")
     np.testing.assert_array_equal(text[1], marker)  # trusted legacy vector, now keyed
     np.testing.assert_array_equal(text[3], marker)  # same key: not re-encoded
-    assert not np.array_equal(text[2], marker)
+    assert not np.array_equal(text[2], marker) and not np.array_equal(text[5], marker)
     np.testing.assert_allclose(text[4], encoder.encode(["a brand new title"])[0], atol=1e-5)
     assert conn.execute("SELECT count(*) FROM recdb.items WHERE text_key IS NULL").fetchone() == (
         0,
@@ -383,3 +386,23 @@ def test_a_model_the_worker_cannot_serve_stops_it_with_the_reason(conn, db_url, 
     )
     registry.activate(conn, None)
     assert run_once(db_url, encoder).errors == 0
+
+
+def test_an_activation_during_training_is_not_overruled(conn, db_url, served, monkeypatch):
+    """A DBA rollback (or another run) that lands while `recdb train` compares models wins."""
+    import recdb.sequence as seq
+    from recdb.db import connect
+
+    _, first = served
+    other = registry.save(conn, registry.load(conn, first.model_id), 0)
+    real = seq.validation_metrics
+
+    def meanwhile(*args: Any, **kw: Any) -> dict[str, float]:
+        with connect(db_url, autocommit=True) as dba:
+            registry.activate(dba, other)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(seq, "validation_metrics", meanwhile)
+    result = train_and_register(db_url, CFG, progress=False)
+    assert not result.activated and "activated while training" in result.reason
+    assert registry.active(conn) == other

@@ -21,3 +21,7 @@ SELECT model_id, kind, created_at, active, activated_at, trained_through, dim,
 FROM recdb.models
 ORDER BY model_id DESC
 LIMIT %(limit)s
+
+-- name: activation_lock
+-- The lock recdb.activate_model() takes: held, no activation can commit in between.
+SELECT pg_advisory_xact_lock(hashtext('recdb.activate_model'))

@@ -1,6 +1,9 @@
 -- Named queries of the worker (recdb/worker.py). Claims lock queue rows with
 -- SKIP LOCKED; the batch transaction writes vectors and deletes the rows it holds.
 
+-- name: schema_has_models
+SELECT to_regclass('recdb.models') IS NOT NULL
+
 -- name: embedding_dims
 SELECT a.attrelid::regclass::text AS tbl, a.atttypmod AS dims
 FROM pg_attribute a
@@ -19,10 +22,12 @@ FOR UPDATE OF q SKIP LOCKED
 -- The claimed items' rows are locked too (NO KEY UPDATE: event inserts' FK checks still
 -- pass). An app UPDATE in flight holds its row: we skip it (its queue row stays for the
 -- next batch) instead of deadlocking with its trigger, which waits for our queue lock.
--- legacy_ok: a text vector carried over by migration 0003 (no text_key yet) that is newer
--- than the item's last content change is still the current text's vector.
+-- legacy_ok: a text vector carried over by migration 0003 (no text_key yet), made by this
+-- worker's text model and newer than the item's last content change, is still the
+-- current text's vector.
 SELECT i.item_id, i.title, i.body, i.attrs, i.text_key, i.text_embedding,
        (i.text_key IS NULL AND i.text_embedding IS NOT NULL
+        AND i.encoder = %(model_name)s AND i.embedding = i.text_embedding
         AND i.embedded_at >= i.updated_at) AS legacy_ok
 FROM recdb.items i
 WHERE i.item_id = ANY (%(ids)s::bigint[])
@@ -105,19 +110,20 @@ SELECT item_id, embedding FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 
 -- name: user_sequences
--- The sequence model's input: each user's newest max_len events, oldest first (the same
--- order recdb train reads), with kind, value and time.
+-- The sequence model's input: each user's newest max_len events up to the watermark
+-- user_events returned (an event committed in between waits for the next encoding instead
+-- of being counted twice by rerank()'s fold), oldest first (the order recdb train reads).
 SELECT u.ord - 1 AS user_index,
        array_agg(h.item_id ORDER BY h.occurred_at, h.event_id) AS items,
        array_agg(h.kind ORDER BY h.occurred_at, h.event_id) AS kinds,
        array_agg(h.value ORDER BY h.occurred_at, h.event_id) AS vals,
        array_agg(extract(epoch FROM h.occurred_at)::float8 ORDER BY h.occurred_at, h.event_id)
            AS ts
-FROM unnest(%(users)s::bigint[]) WITH ORDINALITY AS u(user_id, ord)
+FROM unnest(%(users)s::bigint[], %(through)s::bigint[]) WITH ORDINALITY AS u(user_id, through, ord)
 CROSS JOIN LATERAL (
     SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value
     FROM recdb.events e
-    WHERE e.user_id = u.user_id
+    WHERE e.user_id = u.user_id AND e.event_id <= u.through
     ORDER BY e.occurred_at DESC, e.event_id DESC
     LIMIT %(max_len)s
 ) h
