@@ -214,12 +214,9 @@ class Worker:
                     if self._loop(once):
                         break
                 except psycopg.OperationalError as exc:
-                    if self._conn is not None and not self._conn.closed and not once:
-                        log.warning("database error, retrying: %s", exc)
-                    else:
-                        log.warning(
-                            "database connection lost (%s); reconnecting in %.0fs", exc, backoff
-                        )
+                    # Whether psycopg has flagged the connection closed yet is a race with
+                    # the server going away; either way the cure is a fresh connection.
+                    log.warning("database error (%s); reconnecting in %.0fs", exc, backoff)
                     self.stats.errors += 1
                     self._close()
                     if self.sleep(backoff):
