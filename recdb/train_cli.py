@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 
 # 15 minutes is the promise for ML-100K on 2 CPU cores; stop early enough to store it.
 DEFAULT_TIME_BUDGET_S = 840.0
+# Full softmax scores every target against the whole catalogue: (batch x len) x items
+# logits, ~2.5 GB per step at 100k items. Above this many items, sampled softmax.
+FULL_SOFTMAX_MAX_ITEMS = 20_000
+
+
+def choose_loss(requested: str, n_items: int) -> str:
+    """``auto``: full softmax (better on ML-100K) while the catalogue is small enough."""
+    if requested != "auto":
+        return requested
+    return "full" if n_items <= FULL_SOFTMAX_MAX_ITEMS else "sampled"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -83,6 +93,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--loss",
+        env_var="RECDB_TRAIN_LOSS",
+        default="auto",
+        choices=("auto", "full", "sampled"),
+        help=f"next-item loss (auto: full softmax up to {FULL_SOFTMAX_MAX_ITEMS:,} items, "
+        "sampled above)",
+    )
+    add_option(
+        parser,
         "--json",
         env_var="RECDB_TRAIN_JSON",
         metavar="PATH",
@@ -120,6 +139,7 @@ def train_and_register(
     *,
     activate: bool | None = None,
     progress: bool = True,
+    loss: str | None = None,
 ) -> TrainResult:
     """Train on the database's events, store the model, activate it when warranted.
 
@@ -137,6 +157,8 @@ def train_and_register(
     with connect(url, application_name="recdb train") as conn:
         data = read(conn)
         seqs, valid = hold_out_last(data.histories, set(data.item_ids))
+        if loss is not None:  # "auto" needs the catalogue size
+            cfg = dataclasses.replace(cfg, loss=choose_loss(loss, len(data.item_ids)))
         log.info(
             "training on %d users, %d events, %d items (watermark event %d), %d validation users",
             len(seqs), data.n_events, len(data.item_ids), data.watermark, len(valid),
@@ -220,7 +242,9 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     activate = True if args.activate else False if args.no_activate else None
-    r = train_and_register(database_url(), cfg, activate=activate, progress=not args.no_progress)
+    r = train_and_register(
+        database_url(), cfg, activate=activate, progress=not args.no_progress, loss=args.loss
+    )
     nd = "-" if r.valid_ndcg is None else f"{r.valid_ndcg:.4f}"
     print(
         f"model {r.model_id}: {r.users} users, {r.events} events, {r.items} items on {r.device}; "

@@ -406,3 +406,11 @@ def test_an_activation_during_training_is_not_overruled(conn, db_url, served, mo
     result = train_and_register(db_url, CFG, progress=False)
     assert not result.activated and "activated while training" in result.reason
     assert registry.active(conn) == other
+
+
+def test_auto_loss_switches_to_sampled_softmax_for_large_catalogues() -> None:
+    from recdb.train_cli import FULL_SOFTMAX_MAX_ITEMS, choose_loss
+
+    assert choose_loss("auto", 1682) == "full"
+    assert choose_loss("auto", FULL_SOFTMAX_MAX_ITEMS + 1) == "sampled"
+    assert choose_loss("full", 10**6) == "full"  # an explicit choice is kept
