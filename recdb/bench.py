@@ -1422,6 +1422,7 @@ def worker_sequence_users(url: str, encoders: _Encoders, cfg: BenchConfig) -> di
     """Users/s through a sequence model of the shipped shape (TrainConfig defaults; the
     weights are untrained: encoding costs the same), every user re-encoded."""
     from recdb.sequence import TrainConfig, TrainedModel, registry
+    from recdb.worker import requeue_all_users
 
     with _connect(url, "sequence") as conn:
         conn.execute(q("text_vectors_for_history_items"))
@@ -1430,7 +1431,7 @@ def worker_sequence_users(url: str, encoders: _Encoders, cfg: BenchConfig) -> di
         model = TrainedModel.untrained(TrainConfig(seed=cfg.seed), dim, kinds)
         model_id = registry.save(conn, model, 0)
         conn.execute(q("serve_model_without_reprojection"), {"model_id": model_id})
-        conn.execute(q("requeue_all_users"))
+        requeue_all_users(conn)
     try:
         run = run_worker_once(url, encoders, cfg.device, user_encoder="sequence")
     finally:

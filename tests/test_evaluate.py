@@ -164,18 +164,22 @@ def test_knobs_are_applied_and_recorded(server_url, eval_db, encoder):
         "event_kinds": {"rate": {"half_life": "7 days"}},
         "encoders": {"mean": {"settings": {"covisit_weight": 0.75}}},
     }
-    r = run_evaluation(
-        server_url,
-        items,
-        ratings,
-        encoders=["mean"],
-        database=eval_db,
-        text_encoder=encoder,
-        device="cpu",
-        progress=False,
-        validate=False,
-        knobs=knobs,
-    )
+
+    def run(knobs: dict) -> dict:
+        return run_evaluation(
+            server_url,
+            items,
+            ratings,
+            encoders=["mean"],
+            database=eval_db,
+            text_encoder=encoder,
+            device="cpu",
+            progress=False,
+            validate=False,
+            knobs=knobs,
+        )
+
+    r = run(knobs)
     p = r["protocol"]
     assert p["knobs_set"] == knobs
     assert p["knobs_in_force"]["settings"]["popularity_weight"] == 0.5
@@ -185,20 +189,6 @@ def test_knobs_are_applied_and_recorded(server_url, eval_db, encoder):
     assert r["methods"]["mean"]["knobs"] == {"covisit_weight": 0.75}
     assert p["knobs_in_force"]["settings"]["covisit_weight"] == 2.0
     with pytest.raises(ValueError, match="for encoder 'mean': nope"):
-        run_evaluation(
-            server_url, items, ratings, encoders=["mean"], database=eval_db,
-            text_encoder=encoder, device="cpu", progress=False,
-            knobs={"encoders": {"mean": {"settings": {"nope": 1}}}},
-        )  # fmt: skip
+        run({"encoders": {"mean": {"settings": {"nope": 1}}}})
     with pytest.raises(ValueError, match="unknown knob"):
-        run_evaluation(
-            server_url,
-            items,
-            ratings,
-            encoders=["mean"],
-            database=eval_db,
-            text_encoder=encoder,
-            device="cpu",
-            progress=False,
-            knobs={"settings": {"nope": 1}},
-        )
+        run({"settings": {"nope": 1}})

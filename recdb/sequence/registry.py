@@ -21,7 +21,7 @@ _Q = "queries/models.sql"
 
 
 class ModelNotFound(LookupError):
-    pass
+    """No row with that model_id in recdb.models."""
 
 
 def save(conn: psycopg.Connection[Any], model: TrainedModel, trained_through: int) -> int:

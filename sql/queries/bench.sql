@@ -193,7 +193,3 @@ SELECT kind FROM recdb.event_kinds ORDER BY kind
 -- Marks a model active without recdb.activate_model(): only the user path is timed, so the
 -- catalogue is not re-queued.
 UPDATE recdb.models SET active = coalesce(model_id = %(model_id)s, false)
-
--- name: requeue_all_users
-INSERT INTO recdb.user_queue (user_id)
-SELECT DISTINCT user_id FROM recdb.events ORDER BY user_id
