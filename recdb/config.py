@@ -1,4 +1,8 @@
-"""Settings read from RECDB_* environment variables (the CLI maps each option onto one)."""
+"""Settings read from RECDB_* environment variables, and the one copy of every default.
+
+The CLI, the worker, the tools and the tests read their defaults and names from here, so
+changing one changes it everywhere.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,31 @@ from pathlib import Path
 
 DEFAULT_EMBEDDING_DIM = 384
 NOTIFY_CHANNEL = "recdb_work"
+
+# User encoders. "auto" serves the active trained model when there is one, else "mean".
+USER_ENCODER_NAMES = ("mean", "text", "sequence")
+WORKER_USER_ENCODERS = ("auto", *USER_ENCODER_NAMES)
+DEVICES = ("auto", "cpu", "cuda")
+
+# Worker defaults (recdb worker options, WorkerConfig, the tools' in-process workers).
+WORKER_BATCH_SIZE = 64
+WORKER_USER_BATCH_SIZE = 500
+WORKER_POLL_INTERVAL_S = 5.0
+WORKER_MAX_ATTEMPTS = 5
+WORKER_BACKOFF_S = 2.0
+WORKER_MAX_HISTORY = 1000
+WORKER_POPULARITY_INTERVAL_S = 300.0
+WORKER_HEARTBEAT_INTERVAL_S = 10.0
+# A worker frozen mid-batch (SIGSTOP, a stuck GPU) loses its claim after this long, so its
+# rows go back to the other workers.
+WORKER_CLAIM_TIMEOUT_S = 120.0
+
+# recdb train: 15 minutes is the promise for ML-100K on 2 CPU cores; stop early enough to
+# store the model.
+TRAIN_TIME_BUDGET_S = 840.0
+# Full softmax scores every target against the whole catalogue: (batch x len) x items
+# logits, ~2.5 GB per step at 100k items. Above this many items, sampled softmax.
+FULL_SOFTMAX_MAX_ITEMS = 20_000
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from recdb.sqlfiles import query
+from recdb.db.sqlfiles import query
 
 LIVE_WITHIN_S = 60.0
 

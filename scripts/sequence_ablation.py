@@ -19,10 +19,10 @@ import time
 import numpy as np
 import torch
 
-from recdb import metrics
+from recdb.tools.eval import metrics
 from recdb.db import connect, database_url
-from recdb.evaluate import _with_dbname
-from recdb.movielens import read_movielens
+from recdb.tools.eval import _with_dbname
+from recdb.datasets.movielens import read_movielens
 from recdb.sequence import TrainConfig, rank_metrics, train
 from recdb.sequence.data import read
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from recdb.config import USER_ENCODER_NAMES
 from recdb.encoders.text import TextEncoder, resolve_device
 
 # "sequence" is the trained model served from recdb.models (recdb.sequence), not built here.
-USER_ENCODER_NAMES = ("mean", "text", "sequence")
 _ZERO_NORM = 1e-6
 # Events per index_add_ chunk: bounds the gathered (chunk, dim) matrix to ~50 MB at dim 384.
 _CHUNK = 32768

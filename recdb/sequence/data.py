@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import psycopg
 
+from recdb.db.sqlfiles import query
 from recdb.sequence.model import Event
-from recdb.sqlfiles import query
 
 _Q = "queries/train.sql"
 

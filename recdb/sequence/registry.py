@@ -14,8 +14,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from recdb.db.sqlfiles import query
 from recdb.sequence.model import TrainedModel
-from recdb.sqlfiles import query
 
 _Q = "queries/models.sql"
 

@@ -5,7 +5,7 @@ SASRec-style: each user's chronological training events are cut into windows of 
 whole catalogue (cheap at catalogue sizes up to ~10^5 and stronger than sampled negatives),
 with scores ``cosine × 1/temperature`` so that serving by cosine matches training. Early
 stopping watches the validation interaction's NDCG@k ranked against the full catalogue
-minus the user's training items, i.e. the same protocol as ``recdb.metrics``.
+minus the user's training items, i.e. the same protocol as ``recdb.tools.eval.metrics``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ def rank_metrics(
     """Full-catalogue HR@k / NDCG@k of one target row per user, excluded rows never ranked.
 
     rank = 1 + #(unexcluded items scoring strictly higher); a target that is itself
-    excluded counts as a miss, as in ``recdb.metrics.evaluate``.
+    excluded counts as a miss, as in ``recdb.tools.eval.metrics.evaluate``.
     """
     hits = ndcg = 0.0
     n = len(targets)

@@ -209,3 +209,8 @@ UPDATE recdb.item_queue SET parked_at = NULL, attempts = 0, not_before = '-infin
 WHERE parked_at IS NOT NULL;
 UPDATE recdb.user_queue SET parked_at = NULL, attempts = 0, not_before = '-infinity'
 WHERE parked_at IS NOT NULL
+
+-- name: queue_depths
+-- Rows waiting (not parked): items, distinct users. For progress bars.
+SELECT (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL),
+       (SELECT count(DISTINCT user_id) FROM recdb.user_queue WHERE parked_at IS NULL);

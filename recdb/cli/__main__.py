@@ -1,0 +1,7 @@
+"""`python -m recdb.cli`."""
+
+import sys
+
+from recdb.cli import main
+
+sys.exit(main())

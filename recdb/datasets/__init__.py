@@ -1,0 +1,1 @@
+"""Readers and bulk loaders for public datasets (MovieLens-100K)."""

@@ -1,0 +1,141 @@
+"""`recdb eval`: options, the table printed at the end, JSON and the plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from recdb.cli.options import add_movielens_path_option, add_option
+from recdb.datasets.movielens import MovieLensNotFound
+from recdb.tools.eval import (
+    DEFAULT_DATABASE,
+    DEFAULT_PRESET,
+    KNOB_PRESETS,
+    format_table,
+    run_evaluation,
+    write_plot,
+)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_option(
+        parser,
+        "--json",
+        metavar="PATH",
+        env_var="RECDB_EVAL_JSON",
+        help="write the results as JSON here",
+    )
+    add_option(
+        parser,
+        "--plot",
+        metavar="PATH",
+        env_var="RECDB_EVAL_PLOT",
+        help="write a PNG bar chart here",
+    )
+    add_option(
+        parser,
+        "--users",
+        type=int,
+        env_var="RECDB_EVAL_USERS",
+        help="score a seeded sample of N users (default: all)",
+    )
+    add_option(
+        parser,
+        "--seed",
+        type=int,
+        default=0,
+        env_var="RECDB_EVAL_SEED",
+        help="seed of the user sample",
+    )
+    add_option(
+        parser,
+        "--encoders",
+        env_var="RECDB_EVAL_ENCODERS",
+        help="comma-separated user encoders (default: all the project has)",
+    )
+    add_option(
+        parser,
+        "--knobs",
+        default=DEFAULT_PRESET,
+        env_var="RECDB_EVAL_KNOBS",
+        help=f"ranking knobs set in the eval database: a preset "
+        f"({', '.join(KNOB_PRESETS)}) or a JSON file",
+    )
+    add_movielens_path_option(parser)
+    add_option(
+        parser,
+        "--eval-database",
+        default=DEFAULT_DATABASE,
+        help="database created (dropped first) on the server for this run",
+    )
+    add_option(parser, "--device", default="auto", help="auto, cpu or cuda")
+    add_option(
+        parser,
+        "--threads",
+        type=int,
+        default=2,
+        env_var="RECDB_EVAL_THREADS",
+        help="connections calling rerank() in parallel",
+    )
+    add_option(
+        parser,
+        "--no-validation",
+        flag=True,
+        env_var="RECDB_EVAL_NO_VALIDATION",
+        help="skip the validation phase (faster; no val numbers)",
+    )
+    add_option(parser, "--no-progress", flag=True, help="no progress bars")
+
+
+def _knobs(spec: str) -> dict[str, Any]:
+    if spec in KNOB_PRESETS:
+        return KNOB_PRESETS[spec]
+    p = Path(spec)
+    if p.is_file():
+        return dict(json.loads(p.read_text()))
+    raise ValueError(
+        f"--knobs: {spec!r} is neither a preset ({', '.join(KNOB_PRESETS)}) nor a JSON file"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from recdb.datasets.movielens import read_movielens
+    from recdb.db import database_url
+
+    try:
+        items, ratings = read_movielens(args.path)
+    except MovieLensNotFound as exc:
+        print(f"recdb eval: {exc}", file=sys.stderr)
+        return 2
+    encoders = [e.strip() for e in args.encoders.split(",") if e.strip()] if args.encoders else None
+    result = run_evaluation(
+        database_url(),
+        items,
+        ratings,
+        encoders=encoders,
+        database=args.eval_database,
+        users=args.users,
+        seed=args.seed,
+        knobs=_knobs(args.knobs),
+        device=args.device,
+        validate=not args.no_validation,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    p = result["protocol"]
+    print(
+        f"\n{p['dataset']}: {p['users']} users, {p['items']} items, chronological "
+        f"leave-one-out, full ranking, k={p['k']} (wall {p['timings_s']['wall']:.0f}s)"
+    )
+    print(format_table(result))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot:
+        write_plot(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0

@@ -1,0 +1,183 @@
+"""Least privilege and a hostile search_path: what each role can and cannot do."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from recdb.sequence import TrainConfig
+from recdb.sequence.job import train_and_register
+from recdb.worker import Worker, WorkerConfig
+from tests.support.builders import add_events, add_items, axis, set_user_vector
+from tests.support.tiny_model import tiny_text_encoder
+
+
+def _login(conn, role: str) -> str:
+    """A login role in the group `role` (cluster-wide, created once)."""
+    login = f"{role}_login_test"
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone():
+        conn.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                sql.Identifier(login), sql.Identifier(role)
+            )
+        )
+    return login
+
+
+def _as(db_url: str, user: str) -> psycopg.Connection:
+    info = psycopg.conninfo.conninfo_to_dict(db_url)
+    info["user"] = user
+    info.pop("password", None)
+    return psycopg.connect(psycopg.conninfo.make_conninfo(**info), autocommit=True)
+
+
+@pytest.fixture
+def app(conn, db_url):
+    add_items(conn, [{"item_id": i, "title": f"item {i}", "embedding": axis(i)} for i in range(5)])
+    c = _as(db_url, _login(conn, "recdb_app"))
+    yield c
+    c.close()
+
+
+def test_app_role_writes_items_and_events_and_ranks(app, conn):
+    app.execute("INSERT INTO recdb.items (item_id, title) VALUES (10, 'new')")
+    app.execute("UPDATE recdb.items SET title = 'renamed', available = false WHERE item_id = 10")
+    app.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (1, 2, 'click')")
+    rows = app.execute("SELECT item_id FROM rerank(1, 3)").fetchall()
+    assert len(rows) == 3 and (2,) not in rows
+    assert app.execute("SELECT count(*) FROM similar_items(1, 2)").fetchone()[0] == 2
+    # the triggers queued the work although the app cannot see the queues
+    assert conn.execute("SELECT count(*) FROM recdb.user_queue").fetchone()[0] == 1
+    assert (
+        conn.execute("SELECT count(*) FROM recdb.item_queue WHERE item_id = 10").fetchone()[0] == 1
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE recdb.users SET embedding = NULL",
+        "INSERT INTO recdb.users (user_id) VALUES (99)",
+        "UPDATE recdb.items SET embedding = NULL WHERE item_id = 1",
+        "SELECT * FROM recdb.item_queue",
+        "SELECT * FROM recdb.user_queue",
+        "DELETE FROM recdb.user_queue",
+        "UPDATE recdb.event_kinds SET weight = 100",
+        "UPDATE recdb.settings SET popularity_weight = 100",
+        "DELETE FROM recdb.items",
+        "SELECT recdb.refresh_popularity()",
+        "UPDATE recdb.workers SET errors = 0",
+        "SELECT model_id FROM recdb.models",
+        "SELECT recdb.activate_model(NULL)",
+        "UPDATE recdb.items SET text_embedding = NULL WHERE item_id = 1",
+    ],
+)
+def test_app_role_cannot_touch_what_is_not_its_own(app, conn, statement):
+    before = conn.execute("SELECT count(*), count(embedding) FROM recdb.items").fetchone()
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        app.execute(statement)
+    assert conn.execute("SELECT count(*), count(embedding) FROM recdb.items").fetchone() == before
+
+
+def test_readonly_role_reads_but_cannot_write(conn, db_url):
+    add_items(conn, [{"item_id": 1, "embedding": axis(1)}])
+    ro = _as(db_url, _login(conn, "recdb_readonly"))
+    try:
+        assert ro.execute("SELECT count(*) FROM rerank(5)").fetchone()[0] == 1
+        assert ro.execute("SELECT count(*) FROM recdb.item_queue").fetchone()[0] == 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            ro.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (1, 1, 'view')")
+        # the registry's metadata (recdb status) but not the weights
+        assert ro.execute("SELECT count(*) FROM recdb.models WHERE active").fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            ro.execute("SELECT blob FROM recdb.models")
+    finally:
+        ro.close()
+
+
+def test_worker_role_runs_the_worker(conn, db_url):
+    add_items(conn, [{"item_id": i, "title": f"thing {i}"} for i in range(4)])
+    add_events(conn, 3, [1, 2], "click")
+    info = psycopg.conninfo.conninfo_to_dict(db_url)
+    info["user"] = _login(conn, "recdb_worker")
+    url = psycopg.conninfo.make_conninfo(**info)
+    stats = Worker(
+        WorkerConfig(database_url=url, device="cpu"), text_encoder=tiny_text_encoder()
+    ).run(once=True)
+    assert (stats.items_encoded, stats.users_encoded, stats.errors) == (4, 1, 0)
+    assert (
+        conn.execute("SELECT count(*) FROM recdb.users WHERE embedding IS NOT NULL").fetchone()[0]
+        == 1
+    )
+    worker = _as(db_url, info["user"])
+    try:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            worker.execute("UPDATE recdb.items SET title = 'x'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            worker.execute("SELECT recdb.activate_model(NULL)")  # activation is the DBA's
+    finally:
+        worker.close()
+
+    # the DBA trains and activates a model; the worker role serves it
+    tiny = TrainConfig(epochs=2, max_len=4, hidden=8, layers=1, heads=2, device="cpu", threads=1)
+    trained = train_and_register(db_url, tiny, progress=False)
+    assert trained.activated
+    stats = Worker(
+        WorkerConfig(database_url=url, device="cpu"), text_encoder=tiny_text_encoder()
+    ).run(once=True)
+    assert (stats.items_encoded, stats.users_encoded, stats.errors) == (4, 1, 0)
+    assert conn.execute("SELECT DISTINCT encoder FROM recdb.users").fetchone()[0] == (
+        f"sequence:{trained.model_id}"
+    )
+
+
+def test_hostile_search_path_cannot_change_rerank(app, conn):
+    """Shadow now(), array_position, the bigint = operator and l2_normalize: no effect."""
+    set_user_vector(conn, 1, axis(2))
+    add_events(conn, 1, [3], "click")
+    expected = app.execute("SELECT item_id, score, reason FROM rerank(1, 4)").fetchall()
+    conn.execute("DROP SCHEMA IF EXISTS evil CASCADE")
+    conn.execute("CREATE SCHEMA evil")
+    conn.execute("GRANT USAGE ON SCHEMA evil TO PUBLIC")
+    conn.execute(
+        "CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE sql"
+        " AS $$ SELECT '1970-01-01'::timestamptz $$"
+    )
+    conn.execute(
+        "CREATE FUNCTION evil.array_position(anyarray, anyelement) RETURNS int"
+        " LANGUAGE sql AS $$ SELECT 1 $$"
+    )
+    conn.execute(
+        "CREATE FUNCTION evil.l2_normalize(vector) RETURNS vector LANGUAGE sql"
+        " AS $$ SELECT NULL::vector $$"
+    )
+    conn.execute(
+        "CREATE FUNCTION evil.always(bigint, bigint) RETURNS boolean LANGUAGE sql"
+        " AS $$ SELECT true $$"
+    )
+    conn.execute(
+        "CREATE OPERATOR evil.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = evil.always)"
+    )
+    app.execute("SET search_path = evil, public, pg_catalog")
+    assert app.execute("SELECT now()").fetchone()[0].year == 1970  # the shadowing works...
+    got = app.execute("SELECT item_id, score, reason FROM rerank(1, 4)").fetchall()
+    assert got == expected  # ...but not inside recdb
+    got = app.execute("SELECT item_id, score, reason FROM recdb.rerank(1, 4)").fetchall()
+    assert got == expected
+    conn.execute("DROP SCHEMA evil CASCADE")
+
+
+def test_no_function_is_security_definer_except_the_enqueue_triggers(conn):
+    rows = conn.execute(
+        "SELECT proname FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace AND prosecdef"
+        " ORDER BY 1"
+    ).fetchall()
+    assert rows == [("events_changed",), ("items_changed",)]
+    unpinned = conn.execute(
+        "SELECT proname FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
+        " AND prokind = 'f' AND prosqlbody IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
+        " WHERE c LIKE 'search_path=%%') ORDER BY 1"
+    ).fetchall()
+    assert unpinned == []
