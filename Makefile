@@ -25,7 +25,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check recdb migrations tests
+	$(VENV)/bin/ruff check recdb migrations tests scripts
 
 eval: setup
 	$(VENV)/bin/recdb eval --json eval.json --plot eval.png

@@ -19,12 +19,11 @@ import time
 import numpy as np
 import torch
 
-from recdb.tools.eval import metrics
-from recdb.db import connect, database_url
-from recdb.tools.eval import _with_dbname
 from recdb.datasets.movielens import read_movielens
+from recdb.db import connect, database_url
 from recdb.sequence import TrainConfig, rank_metrics, train
 from recdb.sequence.data import read
+from recdb.tools.eval import _with_dbname, metrics
 
 VARIANTS = {
     "hybrid": {},

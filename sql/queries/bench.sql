@@ -1,5 +1,5 @@
--- Named queries for `recdb bench` (recdb/bench.py). They run only in the bench's own
--- database, never in an application database.
+-- Named queries for `recdb bench` (recdb/tools/bench/, loaded by its db.q()). They run
+-- only in the bench's own database, never in an application database.
 
 -- name: reset
 TRUNCATE recdb.events, recdb.users, recdb.user_queue, recdb.item_queue,
@@ -12,6 +12,10 @@ SELECT i.indexname, i.indexdef
 FROM pg_indexes i
 WHERE i.schemaname = 'recdb' AND i.tablename = 'items' AND i.indexdef ILIKE '%% USING hnsw %%'
 
+-- name: drop_index
+-- {index}: an identifier, composed with psycopg.sql (an index name is no parameter).
+DROP INDEX recdb.{index}
+
 -- name: copy_items
 COPY recdb.items (item_id, title, body, attrs, available, created_at, embedding, embedded_at, encoder)
 FROM STDIN (FORMAT BINARY)
@@ -20,24 +24,41 @@ FROM STDIN (FORMAT BINARY)
 -- Items arrive with their vectors already: nothing for the worker to encode.
 DELETE FROM recdb.item_queue
 
+-- name: bulk_index_build_settings
+-- Bulk HNSW build: generous memory keeps the graph in RAM; parallel workers use the cores.
+SELECT set_config('maintenance_work_mem', '2GB', false),
+       set_config('max_parallel_maintenance_workers', %(workers)s::text, false)
+
+-- name: reset_bulk_index_build_settings
+RESET maintenance_work_mem;
+RESET max_parallel_maintenance_workers;
+
 -- name: copy_events
 COPY recdb.events (user_id, item_id, kind, value, occurred_at) FROM STDIN (FORMAT BINARY)
 
 -- name: analyze
 ANALYZE recdb.items, recdb.events, recdb.users, recdb.item_popularity, recdb.event_kinds
 
--- name: refresh_popularity
+-- name: refresh_item_popularity
+-- Popularity only: co-visitation is off in the bench (see disable_covisitation).
 SELECT recdb.refresh_popularity()
+
+-- name: is_superuser
+SELECT rolsuper FROM pg_roles WHERE rolname = current_user
+
+-- name: checkpoint
+-- Superusers only: so that no checkpoint of the load lands inside the timings.
+CHECKPOINT
+
+-- name: disable_covisitation
+-- The app-side emulation and the recall reference rank by vector similarity and priors;
+-- with the co-visitation term off, all three compute the same thing.
+UPDATE recdb.settings SET covisit_weight = 0
 
 -- name: set_weights
 UPDATE recdb.settings
 SET popularity_weight = %(popularity_weight)s, diversity_penalty = %(diversity_penalty)s,
     freshness_weight = %(freshness_weight)s
-
--- name: settings
-SELECT popularity_weight, diversity_penalty, freshness_weight, candidate_factor, ef_search,
-       max_fold_events, explain_history
-FROM recdb.settings
 
 -- name: rerank
 SELECT rank, item_id, score, because_item_id, reason, fresh_events
@@ -61,6 +82,11 @@ SELECT 1
 -- name: user_vector
 SELECT v.embedding FROM recdb.user_vector(%(user_id)s) v
 
+-- name: plain_ann_settings
+-- Inside a transaction: pgvector's defaults for the catalog-level ANN figure.
+SET LOCAL hnsw.ef_search = 40;
+SET LOCAL hnsw.iterative_scan = off;
+
 -- name: ann_top
 -- Plain ANN over the whole catalog (no filters), for the catalog-level recall figure.
 SELECT item_id FROM recdb.items ORDER BY embedding <=> %(vec)s LIMIT %(k)s
@@ -74,15 +100,25 @@ WHERE e.user_id = %(user_id)s
 -- name: bench_users
 SELECT u.user_id FROM recdb.users u WHERE u.embedding IS NOT NULL ORDER BY u.user_id
 
--- name: unavailable_items
-SELECT item_id FROM recdb.items WHERE NOT available
-
 ---------------------------------------------------------------------------
 -- The same ranking done application-side: several round trips and Python.
 ---------------------------------------------------------------------------
 
 -- name: app_event_kinds
 SELECT kind, weight, half_life, counts_as_seen, value_center, value_scale FROM recdb.event_kinds
+
+-- name: app_settings
+-- The ranking settings an application caches at start-up.
+SELECT popularity_weight, diversity_penalty, freshness_weight,
+       extract(epoch FROM freshness_half_life)::float8, candidate_factor, ef_search,
+       max_fold_events, explain_history
+FROM recdb.settings
+
+-- name: app_session_settings
+-- The session settings rerank() sets per call; an application sets them once per connection.
+SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false),
+       set_config('hnsw.ef_search', %(ef_search)s::text, false),
+       set_config('hnsw.max_scan_tuples', '20000', false)
 
 -- name: app_user
 SELECT embedding, norm, encoded_through, last_event_at FROM recdb.users WHERE user_id = %(user_id)s
@@ -123,6 +159,12 @@ ALTER TABLE recdb_bench.events
 
 -- name: drop_plain_events
 DROP SCHEMA IF EXISTS recdb_bench CASCADE
+
+-- name: set_synchronous_commit
+SELECT set_config('synchronous_commit', %(value)s, false)
+
+-- name: reset_synchronous_commit
+RESET synchronous_commit
 
 -- name: insert_event
 INSERT INTO recdb.events (user_id, item_id, kind) VALUES (%(user_id)s, %(item_id)s, %(kind)s)
@@ -171,10 +213,8 @@ SELECT count(*) FROM recdb.workers WHERE stopped_at IS NULL
 COPY recdb.items (item_id, title, body, attrs) FROM STDIN (FORMAT BINARY)
 
 -- name: queued_users
+-- Users waiting for the worker (parked ones aside); also the soak's drain check.
 SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NULL
-
--- name: queued_items
-SELECT count(*) FROM recdb.item_queue
 
 -- name: delete_items_from
 DELETE FROM recdb.items WHERE item_id >= %(first)s
@@ -193,3 +233,17 @@ SELECT kind FROM recdb.event_kinds ORDER BY kind
 -- Marks a model active without recdb.activate_model(): only the user path is timed, so the
 -- catalogue is not re-queued.
 UPDATE recdb.models SET active = coalesce(model_id = %(model_id)s, false)
+
+---------------------------------------------------------------------------
+-- The machine.
+---------------------------------------------------------------------------
+
+-- name: server_info
+-- Column names are the keys of the report's "machine" section.
+SELECT current_setting('server_version') AS postgres,
+       (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS pgvector,
+       current_setting('shared_buffers') AS shared_buffers,
+       current_setting('work_mem') AS work_mem,
+       current_setting('jit') AS jit,
+       current_setting('synchronous_commit') AS synchronous_commit,
+       current_setting('max_connections') AS max_connections

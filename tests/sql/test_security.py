@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from recdb.sequence import TrainConfig
 from recdb.sequence.job import train_and_register
 from recdb.worker import Worker, WorkerConfig
 from tests.support.builders import add_events, add_items, axis, set_user_vector
+from tests.support.roles import connect_as, login_role
 from tests.support.tiny_model import tiny_text_encoder
-
-
-def _login(conn, role: str) -> str:
-    """A login role in the group `role` (cluster-wide, created once)."""
-    login = f"{role}_login_test"
-    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,)).fetchone():
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
-                sql.Identifier(login), sql.Identifier(role)
-            )
-        )
-    return login
-
-
-def _as(db_url: str, user: str) -> psycopg.Connection:
-    info = psycopg.conninfo.conninfo_to_dict(db_url)
-    info["user"] = user
-    info.pop("password", None)
-    return psycopg.connect(psycopg.conninfo.make_conninfo(**info), autocommit=True)
 
 
 @pytest.fixture
 def app(conn, db_url):
     add_items(conn, [{"item_id": i, "title": f"item {i}", "embedding": axis(i)} for i in range(5)])
-    c = _as(db_url, _login(conn, "recdb_app"))
+    c = connect_as(db_url, login_role(conn, "recdb_app"))
     yield c
     c.close()
 
@@ -82,7 +63,7 @@ def test_app_role_cannot_touch_what_is_not_its_own(app, conn, statement):
 
 def test_readonly_role_reads_but_cannot_write(conn, db_url):
     add_items(conn, [{"item_id": 1, "embedding": axis(1)}])
-    ro = _as(db_url, _login(conn, "recdb_readonly"))
+    ro = connect_as(db_url, login_role(conn, "recdb_readonly"))
     try:
         assert ro.execute("SELECT count(*) FROM rerank(5)").fetchone()[0] == 1
         assert ro.execute("SELECT count(*) FROM recdb.item_queue").fetchone()[0] == 1
@@ -100,7 +81,7 @@ def test_worker_role_runs_the_worker(conn, db_url):
     add_items(conn, [{"item_id": i, "title": f"thing {i}"} for i in range(4)])
     add_events(conn, 3, [1, 2], "click")
     info = psycopg.conninfo.conninfo_to_dict(db_url)
-    info["user"] = _login(conn, "recdb_worker")
+    info["user"] = login_role(conn, "recdb_worker")
     url = psycopg.conninfo.make_conninfo(**info)
     stats = Worker(
         WorkerConfig(database_url=url, device="cpu"), text_encoder=tiny_text_encoder()
@@ -110,7 +91,7 @@ def test_worker_role_runs_the_worker(conn, db_url):
         conn.execute("SELECT count(*) FROM recdb.users WHERE embedding IS NOT NULL").fetchone()[0]
         == 1
     )
-    worker = _as(db_url, info["user"])
+    worker = connect_as(db_url, info["user"])
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             worker.execute("UPDATE recdb.items SET title = 'x'")

@@ -5,18 +5,23 @@ from the same history (the previous run's clicks are removed)."""
 from __future__ import annotations
 
 from recdb.tools.demo import run_demo
-from tests.datasets.test_load import _flags, write_grouplens
+from tests.datasets.test_load import write_grouplens
 from tests.support.tiny_model import tiny_text_encoder
 
-DRAMA, COMEDY, HORROR = 8, 5, 11
+DRAMA, COMEDY, HORROR = 8, 5, 11  # positions in u.item's 19 genre flags
+
+
+def genre(g: int) -> str:
+    """u.item's genre flags column with only genre ``g`` set."""
+    return "|".join("1" if i == g else "0" for i in range(19))
 
 
 def slice_() -> tuple[list, list]:
     movies = []
     for j in range(8):
-        movies.append((1 + j, f"Quiet Family Drama {j} (1995)", _flags(DRAMA)))
-        movies.append((11 + j, f"Silly Comedy Caper {j} (1996)", _flags(COMEDY)))
-        movies.append((21 + j, f"Zombie Night Terror {j} (1981)", _flags(HORROR)))
+        movies.append((1 + j, f"Quiet Family Drama {j} (1995)", genre(DRAMA)))
+        movies.append((11 + j, f"Silly Comedy Caper {j} (1996)", genre(COMEDY)))
+        movies.append((21 + j, f"Zombie Night Terror {j} (1981)", genre(HORROR)))
     ratings = [(1, 1 + j, 5, 880000000 + j) for j in range(4)]
     ratings += [(1, 11 + j, 4, 880000100 + j) for j in range(2)]
     ratings += [(2, 21 + j, 5, 880000200 + j) for j in range(5)]

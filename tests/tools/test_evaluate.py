@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import uuid
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from recdb.datasets.movielens import Movie, Rating
+from recdb.db import scratch
 from recdb.sequence import TrainConfig
 from recdb.tools.eval import (
     format_table,
@@ -57,10 +56,7 @@ def eval_db(server_url, template_url):
     """A database name for run_evaluation to create; dropped afterwards."""
     name = f"recdb_eval_test_{uuid.uuid4().hex[:8]}"
     yield name
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    scratch.drop(server_url, name)
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +105,7 @@ def test_encoders_find_the_next_item_and_wrong_rankings_do_not(
 
     # The same database, read back by hand: rerank() for each user vs a deliberately wrong
     # ranking, through the same metric code.
-    from recdb.db.scratch import with_database
-
-    url = with_database(server_url, eval_db)
+    url = scratch.with_database(server_url, eval_db)
     users = sorted({r.user_id for r in ratings})
     full = rerank_rankings(url, users, len(items), threads=2)  # every unseen item, ranked
     right = {u: r[:10] for u, r in full.items()}

@@ -10,15 +10,13 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import psycopg
 import pytest
 
-from recdb.worker import Worker, WorkerConfig, requeue_all_items, requeue_all_users
 from tests.support import REPO_ROOT
 from tests.support.builders import add_items, spawn_worker
+from tests.support.consistency import assert_consistent, drain
 from tests.support.tiny_model import tiny_text_encoder
 
 pytestmark = pytest.mark.faults
@@ -39,46 +37,6 @@ def _wait_workers(conn, n: int, timeout: float = 90) -> None:
     ):
         assert time.monotonic() < deadline, "workers did not start"
         time.sleep(0.1)
-
-
-def _drain(url: str, encoder: Any) -> Any:
-    return Worker(WorkerConfig(database_url=url, device="cpu"), text_encoder=encoder).run(once=True)
-
-
-def _vectors(conn) -> tuple[dict, dict]:
-    items = {
-        r[0]: r[1]
-        for r in conn.execute("SELECT item_id, embedding FROM recdb.items ORDER BY 1").fetchall()
-    }
-    users = {
-        r[0]: (r[1], r[2])
-        for r in conn.execute(
-            "SELECT user_id, embedding, encoded_through FROM recdb.users ORDER BY 1"
-        ).fetchall()
-    }
-    return items, users
-
-
-def assert_consistent(conn, url: str, encoder: Any) -> None:
-    """Queues empty; every vector equals what a from-scratch re-encoding produces."""
-    _drain(url, encoder)
-    assert conn.execute("SELECT count(*) FROM recdb.item_queue").fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM recdb.user_queue").fetchone()[0] == 0
-    items, users = _vectors(conn)
-    assert all(v is not None for v in items.values())
-    n_users = conn.execute("SELECT count(DISTINCT user_id) FROM recdb.events").fetchone()[0]
-    assert len(users) == n_users
-    latest = dict(conn.execute("SELECT user_id, max(event_id) FROM recdb.events GROUP BY 1"))
-    assert all(users[u][1] == latest[u] for u in users)  # watermark = newest event
-    requeue_all_items(conn)
-    requeue_all_users(conn)
-    _drain(url, encoder)
-    items2, users2 = _vectors(conn)
-    for i, v in items.items():
-        assert np.allclose(v, items2[i], atol=1e-5), f"item {i} was stale"
-    for u, (v, _) in users.items():
-        v2 = users2[u][0]
-        assert (v is None and v2 is None) or np.allclose(v, v2, atol=1e-5), f"user {u} was stale"
 
 
 class Writer(threading.Thread):
@@ -183,7 +141,7 @@ def test_concurrent_writers_and_two_workers_end_consistent(conn, db_url, encoder
 
 def test_frozen_worker_loses_its_claim_and_others_proceed(conn, db_url, encoder, tmp_path):
     _catalog(conn, 5)
-    _drain(db_url, encoder)
+    drain(db_url, encoder)
     conn.execute(
         "INSERT INTO recdb.events (user_id, item_id, kind)"
         " SELECT u, u % 5, 'click' FROM generate_series(1, 40) u"
@@ -207,10 +165,10 @@ def test_frozen_worker_loses_its_claim_and_others_proceed(conn, db_url, encoder,
     frozen.send_signal(signal.SIGSTOP)  # frozen mid-batch, holding 20 claimed rows
     try:
         time.sleep(0.5)
-        first = _drain(db_url, encoder)
+        first = drain(db_url, encoder)
         assert first.users_encoded == 20  # the other 20 proceed at once
         time.sleep(3)  # the rule: a claim lives as long as its transaction (<= claim_timeout)
-        second = _drain(db_url, encoder)
+        second = drain(db_url, encoder)
         assert second.users_encoded == 20
         assert conn.execute("SELECT count(*) FROM recdb.user_queue").fetchone()[0] == 0
     finally:

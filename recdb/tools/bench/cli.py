@@ -8,7 +8,10 @@ from pathlib import Path
 
 from recdb.cli.options import add_option
 from recdb.db import scratch
-from recdb.tools.bench import DEFAULT_DB, BenchConfig, parse_ints, render, run_bench
+from recdb.tools.bench.config import DEFAULT_DB, BenchConfig
+from recdb.tools.bench.report import render
+from recdb.tools.bench.run import run_bench
+from recdb.tools.bench.stats import parse_ints
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

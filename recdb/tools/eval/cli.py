@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from recdb.cli.options import add_movielens_path_option, add_option
 from recdb.datasets.movielens import MovieLensNotFound
@@ -15,6 +14,7 @@ from recdb.tools.eval import (
     DEFAULT_PRESET,
     KNOB_PRESETS,
     format_table,
+    resolve_knobs,
     run_evaluation,
     write_plot,
 )
@@ -90,17 +90,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
 
 
-def _knobs(spec: str) -> dict[str, Any]:
-    if spec in KNOB_PRESETS:
-        return KNOB_PRESETS[spec]
-    p = Path(spec)
-    if p.is_file():
-        return dict(json.loads(p.read_text()))
-    raise ValueError(
-        f"--knobs: {spec!r} is neither a preset ({', '.join(KNOB_PRESETS)}) nor a JSON file"
-    )
-
-
 def main(args: argparse.Namespace) -> int:
     from recdb.datasets.movielens import read_movielens
     from recdb.db import database_url
@@ -119,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
         database=args.eval_database,
         users=args.users,
         seed=args.seed,
-        knobs=_knobs(args.knobs),
+        knobs=resolve_knobs(args.knobs),
         device=args.device,
         validate=not args.no_validation,
         threads=args.threads,

@@ -1,0 +1,44 @@
+"""The machine and server a bench ran on, so its figures can be read in context."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from typing import Any
+
+import numpy as np
+
+from recdb.tools.bench.db import connect, q
+
+
+def machine_info(url: str) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "numpy": np.__version__,
+    }
+    with contextlib.suppress(OSError):  # /proc is Linux-only; the figures are optional
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            info["mem_total_gib"] = round(int(f.readline().split()[1]) / 2**20, 1)
+    with contextlib.suppress(ImportError):
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.is_available()
+    with connect(url, "machine") as conn, conn.cursor() as cur:
+        row = cur.execute(q("server_info")).fetchone()
+        assert row is not None and cur.description is not None
+        info.update(zip((col.name for col in cur.description), row, strict=True))
+    info["server"] = (
+        "embedded (pgserver)" if not os.environ.get("RECDB_DATABASE_URL") else "RECDB_DATABASE_URL"
+    )
+    return info
