@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from recdb.migration_sql import load
+from recdb.db.revision_sql import load
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -38,7 +38,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         model = None
         cur.execute("SELECT to_regclass('recdb.models') IS NOT NULL AS has_models")
         if (cur.fetchone() or {}).get("has_models"):
-            cur.execute(query("queries/status.sql", "active_model"))
+            cur.execute(query("queries/status.sql", "active_model_summary"))
             model = cur.fetchone()
     if model is not None:
         for key in ("created_at", "activated_at"):

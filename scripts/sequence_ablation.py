@@ -21,9 +21,10 @@ import torch
 
 from recdb.datasets.movielens import read_movielens
 from recdb.db import connect, database_url
+from recdb.db.scratch import with_database
 from recdb.sequence import TrainConfig, rank_metrics, train
 from recdb.sequence.data import read
-from recdb.tools.eval import _with_dbname, metrics
+from recdb.tools.eval import metrics
 
 VARIANTS = {
     "hybrid": {},
@@ -46,7 +47,7 @@ def main() -> None:
     splits = metrics.chronological_leave_one_out(
         (r.user_id, i, float(r.timestamp)) for i, r in enumerate(ratings)
     )
-    with connect(_with_dbname(database_url(), args.database)) as conn:
+    with connect(with_database(database_url(), args.database)) as conn:
         data = read(conn)
     ids, text = data.item_ids, data.text
     row = {i: n for n, i in enumerate(ids)}

@@ -125,6 +125,6 @@ def load_movielens(
         counts |= upsert_items(conn, movie_rows(movies), progress=progress)
         counts |= insert_events(conn, rating_events(ratings), len(ratings), progress=progress)
         counts["users"] = len({r.user_id for r in ratings})
-        counts["popular_items"] = _scalar(conn, query(_Q, "refresh_popularity"))
+        counts["popular_items"] = _scalar(conn, query(_Q, "refresh_popularity_after_load"))
     counts["seconds"] = round(time.perf_counter() - start, 3)
     return counts

@@ -42,16 +42,55 @@ def _pgserver() -> Any:
     return pgserver
 
 
+# Unix socket paths are limited to 108 bytes (sun_path) including the final NUL.
+_SOCKET_PATH_MAX = 107
+
+
 def start(home: Path | None = None, *, cleanup: str | None = None) -> str:
-    """Start (or reuse) the embedded server and return its connection URL."""
+    """Start (or reuse) the embedded server and return its connection URL.
+
+    The server trusts every local connection (initdb --auth=trust), so its socket must
+    stay inside RECDB_HOME and RECDB_HOME must be private (0700): whoever can reach the
+    socket is the superuser.
+    """
     pgdata = data_dir(home)
+    socket_path = pgdata / ".s.PGSQL.5432"
+    if len(str(socket_path)) > _SOCKET_PATH_MAX:
+        raise EmbeddedUnavailable(
+            f"RECDB_HOME is too long for the embedded server's socket ({socket_path}: "
+            f"{len(str(socket_path))} bytes, at most {_SOCKET_PATH_MAX}); pgserver would put "
+            "it, with trust authentication, in a shared temp directory. Use a shorter "
+            "RECDB_HOME or set RECDB_DATABASE_URL."
+        )
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     fresh = not (pgdata / "PG_VERSION").exists()
     server = _pgserver().get_server(pgdata, cleanup_mode=cleanup)
+    _make_private(pgdata.parent)
     url = str(server.get_uri())
+    if f"host={pgdata}" not in url and f"host={pgdata.resolve()}" not in url:
+        raise EmbeddedUnavailable(
+            f"the embedded server listens outside RECDB_HOME ({url}); refusing to use it"
+        )
     if fresh and cleanup is None:
         _tune(url, pgdata)
+        _make_private(pgdata.parent)
     return url
+
+
+def _make_private(home: Path) -> None:
+    """RECDB_HOME back to 0700. Run as root, pgserver runs postgres as the system user
+    `pgserver` and opens the path to everyone so that user can traverse it; owning the
+    folder lets it traverse a 0700 folder instead (root reads it regardless)."""
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            entry = pwd.getpwnam("pgserver")
+        except KeyError:  # pgserver did not need its user (not started as root)
+            entry = None
+        if entry is not None:
+            os.chown(home, entry.pw_uid, entry.pw_gid)
+    home.chmod(0o700)
 
 
 def _tune(url: str, pgdata: Path) -> None:

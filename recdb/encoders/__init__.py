@@ -1,5 +1,7 @@
 """Text and user encoders: everything that turns items and histories into vectors."""
 
+from recdb.encoders.protocol import BatchReader, UserBatch, UserEncoder
+from recdb.encoders.sequence import SequenceUserEncoder
 from recdb.encoders.text import (
     ModelNotFoundError,
     TextEncoder,
@@ -17,10 +19,14 @@ from recdb.encoders.users import (
 
 __all__ = [
     "USER_ENCODER_NAMES",
+    "BatchReader",
     "MeanUserEncoder",
     "ModelNotFoundError",
+    "SequenceUserEncoder",
     "TextEncoder",
     "TextProfileUserEncoder",
+    "UserBatch",
+    "UserEncoder",
     "get_user_encoder",
     "item_text",
     "profile_text",

@@ -2,7 +2,9 @@
 
 Weights arrive fully prepared by the database (kind weight, rating mapping, time decay;
 negative = push away), so encoders only combine them. A user whose history cancels out
-gets a zero row and norm 0; the caller stores NULL for it.
+gets a zero row and norm 0; the caller stores NULL for it. The worker calls every encoder
+through ``encode_batch(UserBatch)`` (recdb.encoders.protocol); ``encode`` is each one's
+array-level core.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from recdb.config import USER_ENCODER_NAMES
+from recdb.encoders.protocol import UserBatch
 from recdb.encoders.text import TextEncoder, resolve_device
 
 # "sequence" is the trained model served from recdb.models (recdb.sequence), not built here.
@@ -41,6 +44,21 @@ class MeanUserEncoder:
 
     def __init__(self, device: str = "auto") -> None:
         self.device = resolve_device(device)
+
+    def encode_batch(self, batch: UserBatch) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's users over the searched item vectors."""
+        item_ids, item_vecs = batch.reader.item_vectors(batch.unique_items)
+        return self.encode_over(batch, item_ids, item_vecs)
+
+    def encode_over(
+        self, batch: UserBatch, item_ids: np.ndarray, item_vecs: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's users over the given item vectors (rows of ``item_vecs`` are the items
+        ``item_ids``); events on other items are left out."""
+        rows, keep = batch.positions(item_ids)
+        return self.encode(
+            batch.n_users, batch.user_index[keep], rows[keep], batch.weights[keep], item_vecs
+        )
 
     def encode(
         self,
@@ -125,6 +143,25 @@ class TextProfileUserEncoder:
 
     def __init__(self, text_encoder: TextEncoder) -> None:
         self.text_encoder = text_encoder
+
+    def encode_batch(self, batch: UserBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Profiles of the batch's users from the titles of the items they met. Events on
+        items without a searched vector are left out, as the mean encoder leaves them out."""
+        have, _ = batch.reader.item_vectors(batch.unique_items)
+        _, keep = batch.positions(have)
+        titles = batch.reader.item_titles(batch.unique_items)
+        histories: list[list[tuple[str, float, Any]]] = [[] for _ in range(batch.n_users)]
+        events = zip(
+            batch.user_index.tolist(),
+            batch.item_ids.tolist(),
+            batch.weights.tolist(),
+            keep,
+            strict=True,
+        )
+        for seq, (ui, item, w, k) in enumerate(events):
+            if k:
+                histories[ui].append((titles[item], w, seq))
+        return self.encode(histories)
 
     def encode(
         self, histories: Sequence[Sequence[tuple[str, float, Any]]]

@@ -19,8 +19,17 @@ import psycopg
 
 from recdb.db import connect
 from recdb.db.sqlfiles import query
+from recdb.tools.bench.db import q as bench_q
+from recdb.tools.bench.db import wait_for_empty_user_queue
+from recdb.tools.bench.stats import percentile, percentile_ms
 
 log = logging.getLogger(__name__)
+
+K = 20  # rerank() results per call
+
+
+def q(name: str) -> str:
+    return query("queries/soak.sql", name)
 
 
 @dataclass
@@ -51,16 +60,11 @@ def _seed_catalog(conn: psycopg.Connection[Any], cfg: SoakConfig, dim: int) -> N
     centers = rng.normal(size=(20, dim)).astype(np.float32)
     vecs = centers[rng.integers(0, 20, cfg.items)] + 0.5 * rng.normal(size=(cfg.items, dim))
     vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY recdb.items (item_id, title, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as cp,
-    ):
+    with conn.cursor() as cur, cur.copy(q("copy_items_with_vectors")) as cp:
         cp.set_types(["int8", "text", "vector"])
         for i, v in enumerate(vecs):
             cp.write_row((i, f"soak item {i}", v))
-    conn.execute("DELETE FROM recdb.item_queue")
+    conn.execute(bench_q("clear_item_queue"))
 
 
 def run_soak(url: str, cfg: SoakConfig, text_encoder: Any = None) -> dict[str, Any]:
@@ -69,10 +73,7 @@ def run_soak(url: str, cfg: SoakConfig, text_encoder: Any = None) -> dict[str, A
     from recdb.worker.runner import BackgroundWorker
 
     with connect(url, autocommit=True, application_name="recdb soak setup") as conn:
-        dim = conn.execute(
-            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'recdb.items'::regclass"
-            " AND attname = 'embedding'"
-        ).fetchone()[0]
+        dim = conn.execute(q("items_embedding_dim")).fetchone()[0]
         _seed_catalog(conn, cfg, dim)
 
     stop = threading.Event()
@@ -100,12 +101,12 @@ def run_soak(url: str, cfg: SoakConfig, text_encoder: Any = None) -> dict[str, A
             while not stop.is_set():
                 try:
                     wc.execute(
-                        "INSERT INTO recdb.events (user_id, item_id, kind) VALUES (%s, %s, %s)",
-                        (
-                            rng.randrange(cfg.users),
-                            rng.randrange(cfg.items),
-                            rng.choice(("view", "click", "click", "purchase", "dislike")),
-                        ),
+                        bench_q("insert_event"),
+                        {
+                            "user_id": rng.randrange(cfg.users),
+                            "item_id": rng.randrange(cfg.items),
+                            "kind": rng.choice(("view", "click", "click", "purchase", "dislike")),
+                        },
                     )
                     with c.lock:
                         c.events += 1
@@ -122,10 +123,10 @@ def run_soak(url: str, cfg: SoakConfig, text_encoder: Any = None) -> dict[str, A
                 t0 = time.perf_counter()
                 try:
                     rows = rc.execute(
-                        "SELECT item_id FROM rerank(%s, 20)", (rng.randrange(cfg.users),)
+                        q("rerank_item_ids"), {"user_id": rng.randrange(cfg.users), "k": K}
                     ).fetchall()
-                    if len(rows) != 20:
-                        raise RuntimeError(f"rerank returned {len(rows)} rows, expected 20")
+                    if len(rows) != K:
+                        raise RuntimeError(f"rerank returned {len(rows)} rows, expected {K}")
                     with c.lock:
                         c.reads.append(time.perf_counter() - t0)
                 except (psycopg.Error, RuntimeError) as exc:
@@ -135,10 +136,7 @@ def run_soak(url: str, cfg: SoakConfig, text_encoder: Any = None) -> dict[str, A
     def sampler() -> None:
         with connect(url, autocommit=True, application_name="recdb soak sampler") as sc:
             while not stop.wait(0.25):
-                age = sc.execute(
-                    "SELECT coalesce(extract(epoch FROM now() - min(enqueued_at)), 0)::float8"
-                    " FROM recdb.user_queue WHERE parked_at IS NULL"
-                ).fetchone()[0]
+                age = sc.execute(q("oldest_queued_user_age_s")).fetchone()[0]
                 c.lag.append(float(age))
 
     load = (
@@ -157,41 +155,28 @@ def run_soak(url: str, cfg: SoakConfig, text_encoder: Any = None) -> dict[str, A
         t.join(timeout=30)
     elapsed = time.monotonic() - started
 
-    drain_started = time.monotonic()
     with connect(url, autocommit=True, application_name="recdb soak check") as conn:
-        while (
-            conn.execute(
-                "SELECT count(*) FROM recdb.user_queue WHERE parked_at IS NULL"
-            ).fetchone()[0]
-            and time.monotonic() - drain_started < 60
-        ):
-            time.sleep(0.1)
-        drained = time.monotonic() - drain_started
+        drained = wait_for_empty_user_queue(conn, timeout=60, interval=0.1)
         for w in workers:
             w.stop(timeout=60)
-        left = conn.execute("SELECT count(*) FROM recdb.user_queue").fetchone()[0]
+        left = conn.execute(q("user_queue_rows")).fetchone()[0]
         parked = conn.execute(query("queries/status.sql", "status")).fetchone()[2]
     worker_errors = sum(w.worker.stats.errors for w in workers)
-    reads = sorted(c.reads)
-
-    def pct(xs: list[float], p: float) -> float | None:
-        return round(float(np.percentile(xs, p)), 3) if xs else None
-
     return {
         "duration_s": round(elapsed, 1),
         "events": c.events,
         "events_per_s": round(c.events / elapsed, 1),
-        "reranks": len(reads),
-        "reranks_per_s": round(len(reads) / elapsed, 1),
+        "reranks": len(c.reads),
+        "reranks_per_s": round(len(c.reads) / elapsed, 1),
         "errors": len(c.write_errors) + len(c.read_errors) + worker_errors,
         "write_errors": c.write_errors[:5],
         "read_errors": c.read_errors[:5],
         "worker_errors": worker_errors,
         "users_encoded": sum(w.worker.stats.users_encoded for w in workers),
-        "queue_lag_p50_s": pct(c.lag, 50),
-        "queue_lag_p99_s": pct(c.lag, 99),
-        "rerank_p50_ms": pct([r * 1000 for r in reads], 50),
-        "rerank_p99_ms": pct([r * 1000 for r in reads], 99),
+        "queue_lag_p50_s": percentile(c.lag, 50),
+        "queue_lag_p99_s": percentile(c.lag, 99),
+        "rerank_p50_ms": percentile_ms(c.reads, 50),
+        "rerank_p99_ms": percentile_ms(c.reads, 99),
         "drain_after_load_s": round(drained, 2),
         "queue_left": left,
         "parked": parked,

@@ -10,7 +10,8 @@ import threading
 from types import TracebackType
 from typing import Any
 
-from recdb.worker.loop import Worker, WorkerConfig, WorkerStats
+from recdb.worker.config import WorkerConfig, WorkerStats
+from recdb.worker.loop import Worker
 
 
 class BackgroundWorker:

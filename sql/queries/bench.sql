@@ -13,7 +13,7 @@ FROM pg_indexes i
 WHERE i.schemaname = 'recdb' AND i.tablename = 'items' AND i.indexdef ILIKE '%% USING hnsw %%'
 
 -- name: drop_index
--- {index}: an identifier, composed with psycopg.sql (an index name is no parameter).
+-- The index name is an identifier: composed in with psycopg.sql, not a parameter.
 DROP INDEX recdb.{index}
 
 -- name: copy_items

@@ -56,5 +56,5 @@ ORDER BY t.occurred_at, t.user_id, t.item_id
 SELECT count(*) FROM recdb_load_events t
 WHERE NOT EXISTS (SELECT 1 FROM recdb.items i WHERE i.item_id = t.item_id)
 
--- name: refresh_popularity
+-- name: refresh_popularity_after_load
 SELECT recdb.refresh_popularity()

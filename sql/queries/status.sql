@@ -35,7 +35,7 @@ UNION ALL
 ORDER BY parked_at
 LIMIT 20
 
--- name: active_model
+-- name: active_model_summary
 -- The served model and its training metrics (no row: text vectors are served).
 SELECT model_id, created_at, activated_at, trained_through, dim,
        metrics -> 'valid_ndcg@10' AS valid_ndcg,

@@ -23,7 +23,7 @@ def app(conn, db_url):
 
 
 def _vec(v: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:g}" for x in v) + "]"
+    return "'[" + ",".join(f"{x:g}" for x in v) + "]'"
 
 
 @pytest.mark.parametrize(

@@ -149,12 +149,20 @@ def test_hostile_search_path_cannot_change_rerank(app, conn):
     conn.execute("DROP SCHEMA evil CASCADE")
 
 
-def test_no_function_is_security_definer_except_the_enqueue_triggers(conn):
+def test_security_definer_only_where_a_role_acts_beyond_its_table_rights(conn):
+    """The enqueue triggers (writers queue work they cannot read), forget_user (the app
+    erases without DELETE on users or queues) and apply_retention (the worker expires
+    events without DELETE on them): nothing else runs with its owner's rights."""
     rows = conn.execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace AND prosecdef"
         " ORDER BY 1"
     ).fetchall()
-    assert rows == [("events_changed",), ("items_changed",)]
+    assert rows == [
+        ("apply_retention",),
+        ("events_changed",),
+        ("forget_user",),
+        ("items_changed",),
+    ]
     unpinned = conn.execute(
         "SELECT proname FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
         " AND prokind = 'f' AND prosqlbody IS NULL"

@@ -1,5 +1,5 @@
 """A worker subprocess for kill/signal tests: the real Worker loop and signal handling,
-with the tiny test encoder; --delay slows each encode call so a signal lands mid-batch."""
+with the tiny test encoder; --delay slows each user batch so a signal lands mid-batch."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import argparse
 import logging
 import sys
 import time
-from typing import Any
+
+import numpy as np
 
 from recdb.cli.worker import install_signal_handlers
-from recdb.encoders.users import MeanUserEncoder
+from recdb.encoders import MeanUserEncoder, UserBatch
 from recdb.worker import Worker, WorkerConfig
 from tests.support.tiny_model import tiny_text_encoder
 
@@ -21,11 +22,11 @@ class SlowMean(MeanUserEncoder):
         self.delay = delay
         self.marker = marker
 
-    def encode(self, *args: Any) -> Any:
+    def encode_batch(self, batch: UserBatch) -> tuple[np.ndarray, np.ndarray]:
         if self.marker:  # tell the test a batch is in progress
             open(self.marker, "a").close()
         time.sleep(self.delay)
-        return super().encode(*args)
+        return super().encode_batch(batch)
 
 
 def main() -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -10,8 +13,11 @@ from recdb.encoders import (
     USER_ENCODER_NAMES,
     MeanUserEncoder,
     ModelNotFoundError,
+    SequenceUserEncoder,
     TextEncoder,
     TextProfileUserEncoder,
+    UserBatch,
+    UserEncoder,
     get_user_encoder,
     item_text,
     profile_text,
@@ -244,6 +250,127 @@ def test_get_user_encoder(enc: TextEncoder) -> None:
         get_user_encoder("lstm")
     with pytest.raises(ValueError, match="recdb train"):
         get_user_encoder("sequence")  # a trained model, served by the worker
+
+
+# --- the UserEncoder protocol: every user encoder is called as encode_batch(batch) ------
+
+
+class DictReader:
+    """A BatchReader over dictionaries: what the worker reads from recdb.items/events."""
+
+    def __init__(
+        self,
+        vectors: dict[int, list[float]],
+        text_vectors: dict[int, list[float]] | None = None,
+        titles: dict[int, str] | None = None,
+        sequences: dict[int, list[tuple[Any, ...]]] | None = None,
+        dim: int = 3,
+    ) -> None:
+        self.vectors, self.text_vectors = vectors, text_vectors or {}
+        self.titles, self.sequences, self.dim = titles or {}, sequences or {}, dim
+        self.reads: list[str] = []
+
+    def _table(
+        self, table: dict[int, list[float]], ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        have = [i for i in ids.tolist() if i in table]
+        vecs = [table[i] for i in have] or np.zeros((0, self.dim))
+        return np.array(have, dtype=np.int64), np.asarray(vecs, dtype=np.float32)
+
+    def item_vectors(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.reads.append("item_vectors")
+        return self._table(self.vectors, item_ids)
+
+    def item_text_vectors(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.reads.append("item_text_vectors")
+        return self._table(self.text_vectors, item_ids)
+
+    def item_titles(self, item_ids: np.ndarray) -> dict[int, str]:
+        self.reads.append("item_titles")
+        return {i: self.titles[i] for i in item_ids.tolist() if i in self.titles}
+
+    def user_sequences(
+        self, user_ids: Sequence[int], through: np.ndarray, max_len: int
+    ) -> list[list[tuple[Any, ...]]]:
+        self.reads.append("user_sequences")
+        return [self.sequences.get(u, [])[-max_len:] for u in user_ids]
+
+
+def user_batch(reader: DictReader, events: list[tuple[int, int, float]], n_users: int) -> UserBatch:
+    """(user row, item id, weight) events, in event order."""
+    users, items, weights = zip(*events, strict=True)
+    return UserBatch(
+        user_ids=[100 + u for u in range(n_users)],
+        user_index=np.array(users, dtype=np.int64),
+        item_ids=np.array(items, dtype=np.int64),
+        weights=np.array(weights, dtype=np.float32),
+        through=np.arange(n_users, dtype=np.int64),
+        reader=reader,
+    )
+
+
+def test_user_batch_positions_find_each_events_item() -> None:
+    b = user_batch(DictReader({}), [(0, 30, 1.0), (0, 10, 1.0), (1, 20, 1.0), (1, 30, 1.0)], 2)
+    np.testing.assert_array_equal(b.unique_items, [10, 20, 30])
+    rows, keep = b.positions(np.array([30, 5, 10]))  # unsorted; item 20 has no vector
+    np.testing.assert_array_equal(keep, [True, True, False, True])
+    np.testing.assert_array_equal(rows[keep], [0, 2, 0])
+    rows, keep = b.positions(np.array([], dtype=np.int64))
+    assert not keep.any() and len(rows) == 4
+
+
+def test_mean_encode_batch_is_encode_over_the_items_with_a_vector() -> None:
+    reader = DictReader({1: [1, 0, 0], 2: [0, 1, 0], 3: [0, 0, 1]})
+    # user 1's event on item 9 (no vector yet) carries no direction; user 2 has none.
+    b = user_batch(reader, [(0, 1, 2.0), (0, 2, 1.0), (1, 9, 5.0), (1, 3, -1.0)], 3)
+    enc = MeanUserEncoder(device="cpu")
+    vecs, norms = enc.encode_batch(b)
+    rows, weights = np.array([0, 1, 2]), np.array([2, 1, -1], np.float32)
+    want, want_norms = enc.encode(
+        3, np.array([0, 0, 1]), rows, weights, np.eye(3, dtype=np.float32)
+    )
+    np.testing.assert_array_equal(vecs, want)
+    np.testing.assert_array_equal(norms, want_norms)
+    np.testing.assert_allclose(norms, [np.sqrt(5), 1, 0], atol=1e-6)
+    assert reader.reads == ["item_vectors"]  # no titles, no sequences
+
+
+def test_text_profile_encode_batch_uses_titles_of_items_with_a_vector(enc: TextEncoder) -> None:
+    reader = DictReader(
+        {1: [1, 0, 0], 2: [0, 1, 0]}, titles={1: "Heat", 2: "Ronin", 3: "Cake"}, dim=3
+    )
+    b = user_batch(reader, [(0, 1, 1.0), (0, 2, 0.5), (0, 3, 2.0), (1, 3, 1.0)], 3)
+    vecs, norms = TextProfileUserEncoder(enc).encode_batch(b)
+    np.testing.assert_array_equal(norms, [1.0, 0.0, 0.0])  # item 3 has no vector yet
+    np.testing.assert_allclose(vecs[0], enc.encode(["Likes: Heat; Ronin"])[0], atol=1e-6)
+    np.testing.assert_array_equal(vecs[1:], 0)
+    assert reader.reads == ["item_vectors", "item_titles"]
+
+
+def test_sequence_adapter_serves_a_trained_model_through_the_protocol() -> None:
+    from recdb.sequence import TrainConfig, TrainedModel
+
+    cfg = TrainConfig(hidden=8, layers=1, heads=2, max_len=4, device="cpu", seed=0)
+    model = TrainedModel.untrained(cfg, text_dim=3, kinds=["click"], warm_ids=[1, 2])
+    text = {1: [1.0, 0.0, 0.0], 2: [0.0, 1.0, 0.0], 3: [0.6, 0.8, 0.0]}
+    seqs = {
+        100: [(1, "click", None, 0.0), (3, "click", None, 60.0)],
+        101: [(2, "click", None, 0.0)],
+    }
+    # Searched vectors are ignored: the model projects the stored text vectors itself.
+    reader = DictReader({1: [9, 9, 9]}, text_vectors=text, sequences=seqs)
+    b = user_batch(reader, [(0, 1, 0.5), (0, 3, 0.25), (1, 2, 3.0)], 3)
+    mean = MeanUserEncoder(device="cpu")
+    encoder: UserEncoder = SequenceUserEncoder(model, 7, mean)
+    vecs, norms = encoder.encode_batch(b)
+    assert encoder.name == "sequence:7"
+    item_vecs = model.item_vectors([1, 2, 3], np.array(list(text.values()), np.float32))
+    want = model.user_vectors([seqs[100], seqs[101], []], ([1, 2, 3], item_vecs))
+    np.testing.assert_array_equal(vecs, want)
+    _, mean_norms = mean.encode_over(b, np.array([1, 2, 3]), item_vecs)
+    # The weighted sum's length, at least 1 (as rerank()'s fold expects); 0 for no history.
+    np.testing.assert_allclose(norms, [max(mean_norms[0], 1.0), 3.0, 0.0], rtol=1e-6)
+    assert reader.reads == ["item_text_vectors", "user_sequences"]
 
 
 # --- real model ---------------------------------------------------------------------

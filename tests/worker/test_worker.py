@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from recdb.db.sqlfiles import query
-from recdb.encoders.users import MeanUserEncoder
+from recdb.encoders import MeanUserEncoder, UserBatch
 from recdb.worker import DimensionMismatch, Worker, WorkerConfig, requeue_all_users
 from tests.support import REPO_ROOT
 from tests.support.builders import add_events, add_items, axis, ids, rerank, spawn_worker
@@ -147,10 +147,10 @@ def test_two_workers_process_each_user_exactly_once(conn, db_url, encoder):
             super().__init__("cpu")
             self.slot = slot
 
-        def encode(self, n, *args):  # type: ignore[no-untyped-def]
-            seen[self.slot].append(n)
+        def encode_batch(self, batch: UserBatch) -> tuple[np.ndarray, np.ndarray]:
+            seen[self.slot].append(batch.n_users)
             time.sleep(0.01)
-            return super().encode(n, *args)
+            return super().encode_batch(batch)
 
     workers = [
         Worker(
@@ -175,13 +175,6 @@ def test_two_workers_process_each_user_exactly_once(conn, db_url, encoder):
     )
 
 
-def _wait_for(path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
-
-
 def _user_fixture(conn, n_users: int) -> None:
     add_items(conn, [{"item_id": i, "title": f"item {i}", "embedding": axis(i)} for i in range(5)])
     conn.execute("DELETE FROM recdb.item_queue")
@@ -189,11 +182,21 @@ def _user_fixture(conn, n_users: int) -> None:
         add_events(conn, u, [u % 5], "click")
 
 
-def test_sigkill_mid_batch_leaves_rows_queued_for_the_next_run(conn, db_url, tmp_path):
-    _user_fixture(conn, 30)
+def _worker_in_batch(conn, db_url, tmp_path: Path, n_users: int, delay: float, *args: str) -> Any:
+    """A worker subprocess over n_users queued users, returned once a user batch is in
+    progress (its encoder then sleeps `delay` seconds)."""
+    _user_fixture(conn, n_users)
     marker = tmp_path / "in-batch"
-    proc = spawn_worker(db_url, "--delay", "30", "--marker", str(marker), "--user-batch-size", "10")
-    _wait_for(marker)
+    proc = spawn_worker(db_url, "--delay", str(delay), "--marker", str(marker), *args)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the worker never started a batch"
+        time.sleep(0.05)
+    return proc
+
+
+def test_sigkill_mid_batch_leaves_rows_queued_for_the_next_run(conn, db_url, tmp_path):
+    proc = _worker_in_batch(conn, db_url, tmp_path, 30, 30, "--user-batch-size", "10")
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert queue_len(conn, "user_queue") == 30  # the claimed batch rolled back
@@ -206,10 +209,7 @@ def test_sigkill_mid_batch_leaves_rows_queued_for_the_next_run(conn, db_url, tmp
 
 
 def test_sigterm_finishes_the_batch_then_exits_zero(conn, db_url, tmp_path):
-    _user_fixture(conn, 30)
-    marker = tmp_path / "in-batch"
-    proc = spawn_worker(db_url, "--delay", "2", "--marker", str(marker), "--user-batch-size", "10")
-    _wait_for(marker)
+    proc = _worker_in_batch(conn, db_url, tmp_path, 30, 2, "--user-batch-size", "10")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
@@ -219,10 +219,7 @@ def test_sigterm_finishes_the_batch_then_exits_zero(conn, db_url, tmp_path):
 
 
 def test_second_signal_exits_at_once(conn, db_url, tmp_path):
-    _user_fixture(conn, 10)
-    marker = tmp_path / "in-batch"
-    proc = spawn_worker(db_url, "--delay", "60", "--marker", str(marker))
-    _wait_for(marker)
+    proc = _worker_in_batch(conn, db_url, tmp_path, 10, 60)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from recdb.cli.options import add_option
 from recdb.db import scratch
@@ -70,6 +71,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _write_json(path: str, result: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+
+
 def _soak(args: argparse.Namespace) -> int:
     from recdb.db import database_url, schema
     from recdb.tools import soak
@@ -89,7 +94,7 @@ def _soak(args: argparse.Namespace) -> int:
             scratch.drop(admin, "recdb_soak")
     print(soak.render(result))
     if args.json:
-        Path(args.json).write_text(json.dumps({"soak": result}, indent=2) + "\n", encoding="utf-8")
+        _write_json(args.json, {"soak": result})
     return 0 if result["errors"] == 0 and result["queue_left"] == 0 else 1
 
 
@@ -114,8 +119,6 @@ def main(args: argparse.Namespace) -> int:
     result = run_bench(cfg)
     print(render(result))
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8"
-        )
+        _write_json(args.json, result)
         print(f"\nJSON written to {args.json}")
     return 0

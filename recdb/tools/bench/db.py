@@ -36,8 +36,6 @@ def wait_for_empty_user_queue(
     """Poll until no user waits in the queue (parked ones aside) or `timeout` passes;
     returns the seconds waited."""
     started = time.monotonic()
-    while (
-        conn.execute(q("queued_users")).fetchone()[0] and time.monotonic() - started < timeout
-    ):
+    while conn.execute(q("queued_users")).fetchone()[0] and time.monotonic() - started < timeout:
         time.sleep(interval)
     return time.monotonic() - started

@@ -116,7 +116,9 @@ class FreshnessRun:
 
     def poller(self) -> None:
         with connect(self.url, "poll") as conn:
-            while not (self.gens_done.is_set() and not self.pending) and not self.poll_stop.is_set():
+            while (
+                not (self.gens_done.is_set() and not self.pending) and not self.poll_stop.is_set()
+            ):
                 with self.lock:
                     ids = list(self.pending)
                 if ids:

@@ -61,6 +61,31 @@ def test_compose_file_names_the_right_services_and_commands():
     assert worker["environment"]["RECDB_DATABASE_URL"].startswith("postgresql://")
 
 
+def test_compose_uses_the_superuser_only_to_migrate_and_keeps_secrets_out():
+    text = (ROOT / "docker-compose.yml").read_text()
+    services = yaml.safe_load(text)["services"]
+    dba = services["db"]["environment"]["POSTGRES_USER"]
+    assert services["migrate"]["environment"]["RECDB_DATABASE_URL"].startswith(
+        f"postgresql://{dba}@"
+    )
+    worker_url = services["worker"]["environment"]["RECDB_DATABASE_URL"]
+    assert f"//{dba}@" not in worker_url and "@" in worker_url
+    # every published port is bound to the loopback interface
+    assert all(str(p).startswith("127.0.0.1:") for p in services["db"]["ports"])
+    # passwords come from .env (interpolated), never written in the file
+    for svc in services.values():
+        for key, value in (svc.get("environment") or {}).items():
+            if "PASSWORD" in key:
+                assert str(value).startswith("${"), f"{key} is written in docker-compose.yml"
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    roles_sql = (ROOT / "deploy/initdb/recdb-roles.sql").read_text()
+    worker_user = worker_url.split("//")[1].split("@")[0]
+    assert f"CREATE ROLE {worker_user} LOGIN PASSWORD :'worker_password' IN ROLE recdb_worker" in (
+        roles_sql
+    )
+    assert "IN ROLE recdb_app" in roles_sql and "SUPERUSER" not in roles_sql
+
+
 def _all_parsers(parser, prefix=()):
     yield prefix, parser
     for action in parser._actions:

@@ -1,0 +1,108 @@
+"""An upgraded install and a fresh one must be the same database, whatever the path.
+
+Compared as sets (tests/migrations/catalog.py): functions with their full definitions,
+attributes and grants, columns, constraints, indexes, triggers, table/column grants.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from recdb.db import schema
+from recdb.db.revision_sql import FUNCTIONS, function_files
+from recdb.db.sqlfiles import read_sql
+from tests.migrations.catalog import assert_same, catalog
+from tests.support.database import TEST_DIM
+
+BEFORE_FUNCTIONS_BY_CONCERN = "0003"
+
+
+@pytest.fixture(scope="module")
+def head_catalog(template_url):
+    """`upgrade head` on an empty database (the tests' template is exactly that)."""
+    return catalog(template_url)
+
+
+def _fill(url: str) -> None:
+    """A few rows of everything, as an existing install would have."""
+    with psycopg.connect(url, autocommit=True) as c:
+        c.execute(
+            "INSERT INTO recdb.items (item_id, title, embedding)"
+            f" SELECT i, 'item ' || i, array_fill(i::real, ARRAY[{TEST_DIM}])::vector"
+            " FROM generate_series(1, 5) i"
+        )
+        c.execute(
+            "INSERT INTO recdb.events (user_id, item_id, kind, value) VALUES"
+            " (1, 1, 'click', NULL), (1, 2, 'rate', 5), (2, 2, 'rate', 1), (2, 3, 'like', NULL)"
+        )
+        c.execute("INSERT INTO recdb.users (user_id, encoded_through) VALUES (1, 1)")
+        c.execute("SELECT recdb.refresh_popularity(), recdb.refresh_neighbors()")
+
+
+def test_an_upgraded_install_equals_a_fresh_one(empty_db_url, head_catalog):
+    schema.upgrade(empty_db_url, BEFORE_FUNCTIONS_BY_CONCERN, embedding_dim=TEST_DIM)
+    _fill(empty_db_url)
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "upgraded from 0003", "fresh head")
+
+
+def test_0004_downgrade_restores_0003_and_upgrade_returns_to_head(empty_db_url, head_catalog):
+    schema.upgrade(empty_db_url, BEFORE_FUNCTIONS_BY_CONCERN, embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)
+    schema.upgrade(empty_db_url, "0004", embedding_dim=TEST_DIM)
+    schema.downgrade(empty_db_url, BEFORE_FUNCTIONS_BY_CONCERN)
+    assert schema.current(empty_db_url) == BEFORE_FUNCTIONS_BY_CONCERN
+    assert_same(catalog(empty_db_url), released, "downgraded to 0003", "fresh 0003")
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+    with psycopg.connect(empty_db_url) as c:  # the data went through both ways
+        assert c.execute("SELECT count(*) FROM recdb.events").fetchone()[0] == 4
+        assert c.execute("SELECT count(*) FROM rerank(1)").fetchone()[0] == 3
+
+
+def test_0004_keeps_every_function_contract(empty_db_url):
+    """Same signature, result, SECURITY DEFINER, SET clauses (pinned search_path, hnsw
+    settings), volatility and grants for every function 0003 had; only bodies change."""
+    schema.upgrade(empty_db_url, BEFORE_FUNCTIONS_BY_CONCERN, embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    schema.upgrade(empty_db_url, "0004", embedding_dim=TEST_DIM)
+    after = catalog(empty_db_url)
+    names = {r[0] for r in released["functions"]}
+    # every column of the functions query but the last, pg_get_functiondef()
+    assert {r[:-1] for r in after["functions"] if r[0] in names} == {
+        r[:-1] for r in released["functions"]
+    }
+    assert {r for r in after["function_grants"] if r[0] in names} == (released["function_grants"])
+    new = {r[0] for r in after["functions"]} - names
+    assert new == {"recdb.enqueue_items(bigint[])", "recdb.recent_positive_items(bigint,integer)"}
+    with psycopg.connect(empty_db_url) as c:
+        owner = c.execute("SELECT current_user").fetchone()[0]
+    # enqueue_items: the worker (PUBLIC revoked); recent_positive_items: whoever ranks
+    assert {r for r in after["function_grants"] if r[0] in new} == {
+        *{
+            ("recdb.enqueue_items(bigint[])", "EXECUTE", False, role, True)
+            for role in (owner, "recdb_worker")
+        },
+        *{
+            ("recdb.recent_positive_items(bigint,integer)", "EXECUTE", False, role, True)
+            for role in (owner, "recdb_app", "recdb_worker", "recdb_readonly")
+        },
+    }
+
+
+def _vector_schema(url: str) -> str:
+    with psycopg.connect(url) as c:
+        return c.execute(
+            "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'"
+        ).fetchone()[0]
+
+
+def test_function_files_are_idempotent(db_url, head_catalog):
+    vec = _vector_schema(db_url)
+    with psycopg.connect(db_url, autocommit=True) as c:
+        for _ in range(2):
+            for name in function_files():
+                c.execute(read_sql(f"{FUNCTIONS}/{name}", dim=TEST_DIM, vec=vec))
+    assert_same(catalog(db_url), head_catalog, "functions applied twice more", "fresh head")

@@ -1,0 +1,60 @@
+"""Released migrations are frozen: an installed database has already run them.
+
+A change to sql/v000N/ or to a released revision would never reach the databases that
+ran it, and would make a fresh install differ from an upgraded one. Change behaviour in a
+new revision instead (functions: edit sql/functions/ and call apply_functions()).
+When a revision is released, add its files here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.support import REPO_ROOT
+
+# folder -> {file name: sha256}
+RELEASED: dict[str, dict[str, str]] = {
+    "migrations/versions": {
+        "0001_core.py": "de7d16bb1ca9b955f991f7176a5883623c963f9405fb4de4da163d2594560b2c",
+        "0002_roles.py": "530330952118ed84f41d919ccfef0b5f5c07c6da47450b2359012488e04a1b95",
+        "0003_models.py": "e690f2faa5a91cb8718477d52eb4a7b480b197d57658933d3a608da7860cc6b6",
+    },
+    "sql/v0001": {
+        "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
+        "functions.sql": "85a56e4890a59577311f1147f449aacb00d72a5fe8980a8a85df117b60a09f0b",
+        "schema.sql": "2227dc32097ea25f24046a06a68be2e7aba113e9553e888ae0e287abd5969d77",
+    },
+    "sql/v0002": {
+        "down.sql": "6a6c5dec1aff17af9d6b962c7e434e5904ca04f899429ea217eda6e9aaae77fe",
+        "roles.sql": "f682742a348401a8e56de23d51f9cb19ee393e874f4654ef0f4c6f605b2e9067",
+    },
+    "sql/v0003": {
+        "down.sql": "6ef37e2403f42c2687f97b6e41340a907187bd9a805d39f09e8aad253172fc22",
+        "models.sql": "48d9507cabf81e4261aeb4b869c65e6a9179c5f9b0c5992b390eb77770857ce7",
+    },
+}
+
+MESSAGE = "released migrations never change; add a new revision"
+FILES = sorted(f"{folder}/{name}" for folder, files in RELEASED.items() for name in files)
+
+
+@pytest.mark.parametrize("relative", FILES)
+def test_released_file_is_unchanged(relative):
+    folder, name = relative.rsplit("/", 1)
+    path = REPO_ROOT / relative
+    assert path.is_file(), f"{relative} is gone: {MESSAGE}"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert digest == RELEASED[folder][name], f"{relative} changed: {MESSAGE}"
+
+
+@pytest.mark.parametrize("folder", sorted(RELEASED))
+def test_no_file_was_added_to_a_released_revision(folder):
+    names = {p.name for p in (REPO_ROOT / folder).iterdir() if p.is_file()}
+    if folder == "migrations/versions":  # later revisions live there too
+        released = {name.split("_", 1)[0] for name in RELEASED[folder]}
+        names = {n for n in names if n.split("_", 1)[0] in released}
+    assert names == set(RELEASED[folder]), (
+        f"{folder}: {sorted(names ^ set(RELEASED[folder]))}: {MESSAGE}"
+    )
