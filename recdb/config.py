@@ -26,6 +26,8 @@ WORKER_BACKOFF_S = 2.0
 WORKER_MAX_HISTORY = 1000
 WORKER_POPULARITY_INTERVAL_S = 300.0
 WORKER_HEARTBEAT_INTERVAL_S = 10.0
+# An item an app transaction holds is tried again after this long (no spinning on it).
+WORKER_LOCK_DEFER_S = 1.0
 # A worker frozen mid-batch (SIGSTOP, a stuck GPU) loses its claim after this long, so its
 # rows go back to the other workers.
 WORKER_CLAIM_TIMEOUT_S = 120.0

@@ -6,6 +6,7 @@ model id): the database worker must never block on a model hub at start-up.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -113,6 +114,7 @@ class TextEncoder:
             ) from exc
         self._setup(net, tokenizer, resolve_device(device), max_length, batch_size)
         self.model_name = source
+        self.identity = model_identity(source)
 
     @classmethod
     def from_module(
@@ -127,6 +129,7 @@ class TextEncoder:
         self = cls.__new__(cls)
         self._setup(model, tokenizer, resolve_device(device), max_length, batch_size)
         self.model_name = type(model).__name__
+        self.identity = self.model_name
         return self
 
     def _setup(
@@ -208,3 +211,24 @@ def item_text(title: str, body: str | None, attrs: dict[str, Any] | None) -> str
             facts.append(f"{_clean(str(key))}: {', '.join(words)}")
     parts.append(". ".join(facts))
     return "\n".join(p for p in parts if p)
+
+
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "tokenizer.json", "config.json")
+
+
+def model_identity(source: str) -> str:
+    """What identifies a text model's vectors wherever it is installed: its folder's name
+    and a hash of its weights, tokenizer and config (not the path: workers in another venv
+    must reuse the stored text vectors instead of re-encoding the catalogue)."""
+    folder = os.path.normpath(source)
+    if not os.path.isdir(folder):
+        return source  # a hub id is already location-independent
+    digest = hashlib.sha256()
+    for name in _WEIGHT_FILES:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            digest.update(name.encode())
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+    return f"{os.path.basename(folder)}@{digest.hexdigest()[:16]}"

@@ -17,8 +17,8 @@ def requeue_all_users(conn: psycopg.Connection[Any]) -> int:
 
 def requeue_all_items(conn: psycopg.Connection[Any]) -> int:
     """Queue every item (e.g. after switching the text model)."""
-    cur = conn.execute(q("requeue_all_items"))
-    return cur.rowcount
+    row = conn.execute(q("requeue_all_items")).fetchone()
+    return int(row[0]) if row else 0
 
 
 def unpark(conn: psycopg.Connection[Any]) -> None:

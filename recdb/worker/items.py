@@ -13,6 +13,7 @@ from psycopg.rows import class_row
 
 from recdb.worker.config import WorkerStats
 from recdb.worker.model_sync import ModelSync
+from recdb.worker.queue import Done
 from recdb.worker.sql import fetch, q
 
 
@@ -32,17 +33,21 @@ class LockedItem:
 class ItemWriter:
     """Encodes and writes claimed items inside the batch transaction."""
 
-    def __init__(self, text_encoder: Any, models: ModelSync, stats: WorkerStats) -> None:
+    def __init__(
+        self, text_encoder: Any, models: ModelSync, stats: WorkerStats, defer_seconds: float
+    ) -> None:
         self.text_encoder = text_encoder
         self.models = models
         self.stats = stats
+        self.defer_seconds = defer_seconds
 
-    def encode(self, conn: psycopg.Connection[Any], ids: list[int]) -> list[int]:
-        """Encode and write the claimed items; returns the ids whose vectors were written."""
+    def encode(self, conn: psycopg.Connection[Any], ids: list[int]) -> Done:
+        """Encode and write the claimed items."""
         from recdb.encoders import item_text
 
         text_encoder, models = self.text_encoder, self.models
         model_name = str(getattr(text_encoder, "model_name", "text"))
+        identity = str(getattr(text_encoder, "identity", model_name))
         locked = fetch(
             conn,
             "lock_items",
@@ -52,25 +57,35 @@ class ItemWriter:
         )
         existing = set(fetch(conn, "items_exist", {"ids": ids}))
         got = {r.item_id for r in locked}
-        # Deleted items: nothing to encode. Locked by an app update in flight: leave queued.
+        # Deleted items: nothing to encode. Locked by an app transaction in flight: leave
+        # queued, deferred a little so no worker spins on them while the lock lasts.
         done = [i for i in ids if i not in existing] + sorted(got)
+        held = [i for i in ids if i in existing and i not in got]
+        if held:
+            conn.execute(q("defer_items"), {"ids": held, "seconds": self.defer_seconds})
         if locked:
             models.sync(conn)
             item_ids = [r.item_id for r in locked]
-            keys = [text_key(model_name, item_text(r.title, r.body, r.attrs)) for r in locked]
+            texts_in = [item_text(r.title, r.body, r.attrs) for r in locked]
+            keys = [text_key(identity, text) for text in texts_in]
             # Only new or changed texts go through the transformer; a re-queue after a
-            # model activation just re-projects the stored text vectors.
+            # model activation just re-projects the stored text vectors. Keys written
+            # before they were location-independent (model path + text) still count.
             stale = [
                 n
                 for n, r in enumerate(locked)
-                if not r.legacy_ok and (r.text_key != keys[n] or r.text_embedding is None)
+                if not r.legacy_ok
+                and (
+                    r.text_embedding is None
+                    or r.text_key not in (keys[n], text_key(model_name, texts_in[n]))
+                )
             ]
             text = np.zeros((len(locked), text_encoder.dim), dtype=np.float32)
             for n, r in enumerate(locked):
                 if r.text_embedding is not None:
                     text[n] = r.text_embedding
             if stale:
-                texts = [item_text(locked[n].title, locked[n].body, locked[n].attrs) for n in stale]
+                texts = [texts_in[n] for n in stale]
                 text[stale] = flush_tiny(text_encoder.encode(texts))
             if not np.isfinite(text).all():
                 bad = [item_ids[i] for i in np.where(~np.isfinite(text).all(axis=1))[0]]
@@ -92,7 +107,7 @@ class ItemWriter:
             )
         conn.execute(q("delete_items"), {"ids": done})
         self.stats.items_encoded += len(locked)
-        return [r.item_id for r in locked]
+        return Done([r.item_id for r in locked], len(done))
 
 
 def text_key(model_name: str, text: str) -> str:

@@ -24,9 +24,10 @@ from typing import Any
 import psycopg
 
 from recdb import db
-from recdb.config import NOTIFY_CHANNEL, env
+from recdb.config import NOTIFY_CHANNEL, WORKER_LOCK_DEFER_S, env
 from recdb.worker.config import WorkerConfig, WorkerStats
 from recdb.worker.items import ItemWriter
+from recdb.worker.maintenance import Maintenance, run_jobs
 from recdb.worker.model_sync import ModelSync
 from recdb.worker.queue import ITEMS, USERS, BatchQueue
 from recdb.worker.sql import q
@@ -50,10 +51,11 @@ class Worker:
         self._conn: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
         self._last_heartbeat = 0.0
-        self._last_popularity = 0.0
         self._on_batch: list[Any] = []  # callables(stats), e.g. the systemd watchdog ping
         self._once = False
         self._models = ModelSync(self.config)
+        self._maintenance_stop = threading.Event()
+        self._maintenance = Maintenance(self.config, self._maintenance_stop)
         # Built by load_encoders(), once the encoders they use exist.
         self._item_queue: BatchQueue | None = None
         self._user_queue: BatchQueue | None = None
@@ -63,6 +65,7 @@ class Worker:
     def stop(self) -> None:
         """Ask the worker to exit after the batch in progress (thread-safe, signal-safe)."""
         self._stop.set()
+        self._maintenance_stop.set()
 
     @property
     def stopping(self) -> bool:
@@ -97,7 +100,7 @@ class Worker:
             else:
                 self._user_encoder = get_user_encoder(cfg.user_encoder, self._text_encoder)
         if self._item_queue is None or self._user_queue is None:
-            items = ItemWriter(self._text_encoder, self._models, self.stats)
+            items = ItemWriter(self._text_encoder, self._models, self.stats, WORKER_LOCK_DEFER_S)
             users = UserWriter(self._user_encoder, self._models, self.stats, cfg.max_history)
             stopping = self._stop.is_set
             self._item_queue = BatchQueue(ITEMS, items.encode, cfg, self.stats, stopping)
@@ -146,6 +149,9 @@ class Worker:
         self._once = once
         self.load_encoders()
         backoff = 1.0
+        if not once:
+            self._maintenance_stop.clear()
+            self._maintenance.start()
         try:
             while not self.stopping:
                 try:
@@ -164,6 +170,8 @@ class Worker:
                         break
                     backoff = min(backoff * 2, 30.0)
         finally:
+            self._maintenance_stop.set()
+            self._maintenance.stop()
             self.stats.seconds = time.monotonic() - started
             self._finish()
         return self.stats
@@ -184,24 +192,28 @@ class Worker:
     def _loop(self, once: bool) -> bool:
         """Process until idle; True when the run should end (once-mode drained)."""
         while not self.stopping:
-            did = self.process_items() or self.process_users()
-            if did:
+            # One batch of each queue per turn: neither starves the other (a re-queued
+            # catalogue after an activation does not hold back users, nor the reverse).
+            did_items = self.process_items()
+            did_users = not self.stopping and self.process_users()
+            if did_items or did_users:
                 self._after_batch()
                 continue
-            self._maybe_refresh_popularity(force=once)
             self._heartbeat()
             if once:
+                assert self._conn is not None
+                run_jobs(self._conn, lambda: self.stopping)  # maintenance, then done
                 return True
             self._wait()
         return True
 
     def process_items(self, only: list[int] | None = None) -> bool:
-        """One item batch; True when any queue row was claimed."""
+        """One item batch; True when it made progress."""
         assert self._conn is not None and self._item_queue is not None
         return self._item_queue.process(self._conn, self.config.batch_size, only, once=self._once)
 
     def process_users(self, only: list[int] | None = None) -> bool:
-        """One user batch; True when any queue row was claimed."""
+        """One user batch; True when it made progress."""
         assert self._conn is not None and self._user_queue is not None
         return self._user_queue.process(
             self._conn, self.config.user_batch_size, only, once=self._once
@@ -245,12 +257,3 @@ class Worker:
         )
         self._conn.commit()
         self._last_heartbeat = now
-
-    def _maybe_refresh_popularity(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_popularity < self.config.popularity_interval:
-            return
-        assert self._conn is not None
-        self._conn.execute(q("refresh_popularity"))
-        self._conn.commit()
-        self._last_popularity = now

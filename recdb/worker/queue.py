@@ -4,6 +4,8 @@ Claim queue rows (FOR UPDATE SKIP LOCKED), encode and write (the caller's functi
 also locks and deletes the rows it claimed), commit. A crash anywhere before the commit
 leaves the rows queued for the next worker. A batch that fails is retried one row at a
 time, so a poison row is found, counted and eventually parked while the others proceed.
+A batch that could handle none of its rows (an app transaction holds them) reports no
+progress, so the loop waits instead of spinning on them.
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ from recdb.worker.sql import fetch, q
 
 log = logging.getLogger(__name__)
 
-# Encodes and writes a claimed batch inside its transaction; returns the ids it wrote.
-Encode = Callable[[psycopg.Connection[Any], list[int]], list[int]]
+
+@dataclass(frozen=True)
+class Done:
+    """What a batch did: the ids whose vectors it wrote, and how many claimed rows it
+    finished (written or gone); 0 means it could not take any of them yet."""
+
+    written: list[int]
+    finished: int
+
+
+# Encodes and writes a claimed batch inside its transaction.
+Encode = Callable[[psycopg.Connection[Any], list[int]], Done]
 
 
 @dataclass(frozen=True)
@@ -31,18 +43,19 @@ class QueueQueries:
     kind: str  # "items" or "users", as log lines name them
     claim: str
     fail: str
-    # Run with the written ids once the batch has committed.
-    follow_up: str | None = None
+    # Run with the written ids inside the batch transaction, and again once it committed.
+    sweep: str | None = None
 
 
 ITEMS = QueueQueries(
     "items",
     claim="claim_items",
     fail="fail_items",
-    # Events on these items committed while the batch ran were invisible to its
-    # in-transaction requeue; a worker may have built those users from the old item
-    # vectors. A second sweep, now that ours are visible, queues them again.
-    follow_up="requeue_item_users",
+    # Users are built from item vectors: the users of re-encoded items are queued in the
+    # batch transaction (a crash right after the commit loses nothing), and once more
+    # after it, for events on these items that committed while the batch ran (invisible
+    # to the first sweep; a worker may have built those users from the old vectors).
+    sweep="requeue_item_users",
 )
 USERS = QueueQueries("users", claim="claim_users", fail="fail_users")
 
@@ -67,7 +80,7 @@ class BatchQueue:
     def process(
         self, conn: psycopg.Connection[Any], limit: int, only: list[int] | None, *, once: bool
     ) -> bool:
-        """One batch; True when any queue row was claimed."""
+        """One batch; True when it finished any claimed row (progress was made)."""
         kind = self.queries.kind
         # once-mode (and targeted retries) ignore backoff timing so a drain terminates.
         params = {"limit": limit, "only": only, "ignore_backoff": only is not None or once}
@@ -77,12 +90,12 @@ class BatchQueue:
             if not ids:
                 conn.rollback()
                 return False
-            written = self.encode(conn, ids)
+            done = self.encode(conn, ids)
+            if self.queries.sweep and done.written:
+                conn.execute(q(self.queries.sweep), {"ids": done.written})
             conn.commit()
-            if self.queries.follow_up and written:
-                conn.execute(q(self.queries.follow_up), {"ids": written})
-                conn.commit()
-            return True
+            self.after_commit(conn, done.written)
+            return done.finished > 0
         except (psycopg.OperationalError, ModelUnavailable):
             raise
         except Exception as exc:  # isolate the poison row(s), keep going
@@ -98,8 +111,27 @@ class BatchQueue:
                 self.process(conn, 1, [one], once=once)
             return True
 
+    def after_commit(self, conn: psycopg.Connection[Any], written: list[int]) -> None:
+        """The second sweep, on the committed batch (see ITEMS)."""
+        if self.queries.sweep and written:
+            conn.execute(q(self.queries.sweep), {"ids": written})
+            conn.commit()
+
     def record_failure(self, conn: psycopg.Connection[Any], ids: list[int], exc: Exception) -> None:
-        """Count an attempt on the rows (with backoff); the last allowed one parks them."""
+        """Count an attempt on the rows (with backoff); the last allowed one parks them.
+        A database error here (other than a lost connection) is logged, never raised:
+        the rows stay queued and the loop goes on."""
+        try:
+            self._record_failure(conn, ids, exc)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as failure:
+            conn.rollback()
+            log.error("could not record the failure of %s %s: %s", self.queries.kind, ids, failure)
+
+    def _record_failure(
+        self, conn: psycopg.Connection[Any], ids: list[int], exc: Exception
+    ) -> None:
         error = f"{type(exc).__name__}: {exc}".strip()
         parked = fetch(
             conn,

@@ -15,6 +15,7 @@ from psycopg.rows import class_row, namedtuple_row, tuple_row
 from recdb.worker.config import WorkerStats
 from recdb.worker.items import flush_tiny
 from recdb.worker.model_sync import ModelSync
+from recdb.worker.queue import Done
 from recdb.worker.sql import fetch, q
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class UserEvents:
     through: int
     n: int
     last_at: datetime
+    snapshot: str  # pg_snapshot of the statement: which events it saw
 
 
 @dataclass(slots=True)
@@ -47,9 +49,10 @@ class UserSequence:
 class DatabaseReader:
     """recdb.encoders.BatchReader on the batch's own transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any], dim: int) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], dim: int, snapshot: str | None) -> None:
         self.conn = conn
         self.dim = dim  # of the embedding columns: the width of an empty answer
+        self.snapshot = snapshot  # user_events' snapshot: sequences read the same events
 
     def item_vectors(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self._vectors("item_vectors", item_ids)
@@ -65,7 +68,12 @@ class DatabaseReader:
         self, user_ids: Sequence[int], through: np.ndarray, max_len: int
     ) -> list[list[tuple[Any, ...]]]:
         histories: list[list[tuple[Any, ...]]] = [[] for _ in user_ids]
-        params = {"users": user_ids, "through": through.tolist(), "max_len": max_len}
+        params = {
+            "users": user_ids,
+            "through": through.tolist(),
+            "max_len": max_len,
+            "snapshot": self.snapshot,
+        }
         for r in fetch(self.conn, "user_sequences", params, class_row(UserSequence)):
             histories[r.user_index] = list(zip(r.items, r.kinds, r.vals, r.ts, strict=True))
         return histories
@@ -93,8 +101,8 @@ class UserWriter:
         self.stats = stats
         self.max_history = max_history
 
-    def encode(self, conn: psycopg.Connection[Any], ids: list[int]) -> list[int]:
-        """Encode and write the claimed users; returns their ids."""
+    def encode(self, conn: psycopg.Connection[Any], ids: list[int]) -> Done:
+        """Encode and write the claimed users (all of them: claims hold the users)."""
         from recdb.encoders import UserBatch  # recdb.encoders loads torch: on first use
 
         row_ids = [r.id for r in fetch(conn, "lock_user_rows", {"ids": ids}, namedtuple_row)]
@@ -123,7 +131,8 @@ class UserWriter:
         weights = np.fromiter(
             (w for r in per_user for w in r.weights), dtype=np.float32, count=sum(lengths)
         )
-        reader = DatabaseReader(conn, self.models.embedding_dim)
+        snapshot = per_user[0].snapshot if per_user else None
+        reader = DatabaseReader(conn, self.models.embedding_dim, snapshot)
         batch = UserBatch(ids, user_index, item_ids, weights, through, reader)
         vectors, norms = encoder.encode_batch(batch)
         vectors = flush_tiny(vectors)
@@ -137,8 +146,9 @@ class UserWriter:
                 "last_at": last_at,
                 "counts": counts.tolist(),
                 "encoder": encoder.name,
+                "snapshot": snapshot,
             },
         )
         conn.execute(q("delete_user_rows"), {"row_ids": row_ids})
         self.stats.users_encoded += n
-        return ids
+        return Done(ids, n)

@@ -1,4 +1,4 @@
--- Named queries of the worker (recdb/worker.py). Claims lock queue rows with
+-- Named queries of the worker (recdb/worker/). Claims lock queue rows with
 -- SKIP LOCKED; the batch transaction writes vectors and deletes the rows it holds.
 
 -- name: schema_has_models
@@ -51,6 +51,12 @@ WHERE i.item_id = v.item_id
 INSERT INTO recdb.user_queue (user_id)
 SELECT DISTINCT e.user_id FROM recdb.events e WHERE e.item_id = ANY (%(ids)s::bigint[])
 
+-- name: defer_items
+-- Claimed rows whose item an app transaction holds: not now, try again shortly (without
+-- counting an attempt), so no worker spins on them while the lock lasts.
+UPDATE recdb.item_queue SET not_before = now() + make_interval(secs => %(seconds)s)
+WHERE item_id = ANY (%(ids)s::bigint[])
+
 -- name: delete_items
 DELETE FROM recdb.item_queue WHERE item_id = ANY (%(ids)s::bigint[])
 
@@ -92,7 +98,10 @@ SELECT u.ord - 1 AS user_index,
                  ORDER BY h.event_id) AS weights,
        max(h.event_id) AS through,
        count(*)::integer AS n,
-       max(h.occurred_at) AS last_at
+       max(h.occurred_at) AS last_at,
+       -- what this statement saw: stored with the vector, so rerank() folds exactly the
+       -- events it did not see (see recdb.user_vector)
+       pg_current_snapshot()::text AS snapshot
 FROM unnest(%(users)s::bigint[]) WITH ORDINALITY AS u(user_id, ord)
 CROSS JOIN LATERAL (
     SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value,
@@ -110,9 +119,10 @@ SELECT item_id, embedding FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 
 -- name: user_sequences
--- The sequence model's input: each user's newest max_len events up to the watermark
--- user_events returned (an event committed in between waits for the next encoding instead
--- of being counted twice by rerank()'s fold), oldest first (the order recdb train reads).
+-- The sequence model's input: each user's newest max_len events that user_events saw
+-- (up to its watermark, visible in its snapshot: an event committed in between waits for
+-- the next encoding instead of being counted twice by rerank()'s fold), oldest first (the
+-- order recdb train reads).
 SELECT u.ord - 1 AS user_index,
        array_agg(h.item_id ORDER BY h.occurred_at, h.event_id) AS items,
        array_agg(h.kind ORDER BY h.occurred_at, h.event_id) AS kinds,
@@ -124,6 +134,7 @@ CROSS JOIN LATERAL (
     SELECT e.item_id, e.event_id, e.occurred_at, e.kind, e.value
     FROM recdb.events e
     WHERE e.user_id = u.user_id AND e.event_id <= u.through
+      AND (e.txid IS NULL OR pg_visible_in_snapshot(e.txid, %(snapshot)s::pg_snapshot))
     ORDER BY e.occurred_at DESC, e.event_id DESC
     LIMIT %(max_len)s
 ) h
@@ -138,24 +149,29 @@ SELECT item_id, title FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 
 -- name: write_users
 INSERT INTO recdb.users AS u
-    (user_id, embedding, norm, encoded_through, last_event_at, event_count, encoder, encoded_at)
-SELECT v.user_id, v.embedding, v.norm, v.through, v.last_at, v.n, %(encoder)s, now()
+    (user_id, embedding, norm, encoded_through, last_event_at, event_count, encoder, encoded_at,
+     encoded_snapshot)
+SELECT v.user_id, v.embedding, v.norm, v.through, v.last_at, v.n, %(encoder)s, now(),
+       %(snapshot)s::pg_snapshot
 FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[], %(norms)s::real[], %(through)s::bigint[],
             %(last_at)s::timestamptz[], %(counts)s::integer[])
      AS v(user_id, embedding, norm, through, last_at, n)
 ON CONFLICT (user_id) DO UPDATE
 SET embedding = excluded.embedding, norm = excluded.norm,
     encoded_through = excluded.encoded_through, last_event_at = excluded.last_event_at,
-    event_count = excluded.event_count, encoder = excluded.encoder, encoded_at = excluded.encoded_at
+    event_count = excluded.event_count, encoder = excluded.encoder, encoded_at = excluded.encoded_at,
+    encoded_snapshot = excluded.encoded_snapshot
 
 -- name: delete_user_rows
 DELETE FROM recdb.user_queue WHERE id = ANY (%(row_ids)s::bigint[])
 
 -- name: fail_items
--- Backoff doubles per attempt (capped at 10 minutes); the last allowed attempt parks the row.
+-- Backoff doubles per attempt (capped at 10 minutes; the exponent too, so no --max-attempts
+-- overflows the interval); the last allowed attempt parks the row.
 UPDATE recdb.item_queue
 SET attempts = attempts + 1, last_error = left(%(error)s, 2000),
-    not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ attempts), interval '10 minutes'),
+    not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ least(attempts, 20)),
+                              interval '10 minutes'),
     parked_at = CASE WHEN attempts + 1 >= %(max_attempts)s THEN now() END
 WHERE item_id = ANY (%(ids)s::bigint[])
 RETURNING parked_at IS NOT NULL
@@ -164,7 +180,8 @@ RETURNING parked_at IS NOT NULL
 -- Rows another worker holds are left alone (it will account for them itself).
 UPDATE recdb.user_queue
 SET attempts = attempts + 1, last_error = left(%(error)s, 2000),
-    not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ attempts), interval '10 minutes'),
+    not_before = now() + least(make_interval(secs => %(backoff)s * 2 ^ least(attempts, 20)),
+                              interval '10 minutes'),
     parked_at = CASE WHEN attempts + 1 >= %(max_attempts)s THEN now() END
 WHERE id IN (SELECT id FROM recdb.user_queue WHERE user_id = ANY (%(ids)s::bigint[])
              AND parked_at IS NULL FOR UPDATE SKIP LOCKED)
@@ -189,20 +206,24 @@ UPDATE recdb.workers SET stopped_at = now(), heartbeat_at = now() WHERE worker_i
 DELETE FROM recdb.workers WHERE heartbeat_at < now() - interval '7 days'
 
 -- name: refresh_popularity
--- Popularity and co-visitation neighbours, one worker at a time; the others skip
--- instead of queueing behind it.
+-- Maintenance (recdb/worker/maintenance.py), each its own transaction and one worker at a
+-- time: the others skip instead of queueing behind it.
 SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_popularity'))
-            THEN recdb.refresh_popularity() + recdb.refresh_neighbors() END AS refreshed
+            THEN recdb.refresh_popularity() END AS refreshed
+
+-- name: refresh_neighbors
+SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_neighbors'))
+            THEN recdb.refresh_neighbors() END AS refreshed
+
+-- name: apply_retention
+SELECT recdb.apply_retention(%(batch)s)
 
 -- name: requeue_all_users
 INSERT INTO recdb.user_queue (user_id)
 SELECT DISTINCT user_id FROM recdb.events ORDER BY user_id
 
 -- name: requeue_all_items
-INSERT INTO recdb.item_queue AS q (item_id)
-SELECT item_id FROM recdb.items ORDER BY item_id
-ON CONFLICT (item_id) DO UPDATE
-SET changes = q.changes + 1, attempts = 0, not_before = '-infinity', parked_at = NULL, last_error = NULL
+SELECT recdb.enqueue_items(ARRAY(SELECT item_id FROM recdb.items))
 
 -- name: unpark
 UPDATE recdb.item_queue SET parked_at = NULL, attempts = 0, not_before = '-infinity'

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +40,20 @@ def main() -> int:
     p.add_argument("--user-batch-size", type=int, default=100)
     p.add_argument("--poll-interval", type=float, default=0.5)
     p.add_argument("--claim-timeout", type=float, default=120.0)
+    p.add_argument(
+        "--die-after-item-commit",
+        action="store_true",
+        help="exit(9) right after the first item batch commits, before its second sweep",
+    )
     a = p.parse_args()
+    if a.die_after_item_commit:
+        from recdb.worker.queue import BatchQueue
+
+        def die(self: BatchQueue, conn: Any, written: list[int]) -> None:
+            if self.queries.kind == "items":
+                os._exit(9)
+
+        BatchQueue.after_commit = die  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     cfg = WorkerConfig(
         database_url=a.url,

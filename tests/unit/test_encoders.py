@@ -389,3 +389,20 @@ def test_real_minilm_semantics(monkeypatch: pytest.MonkeyPatch) -> None:
         ]
     )
     assert crime @ heist > crime @ cake
+
+
+def test_text_model_identity_does_not_depend_on_where_it_is_installed(tmp_path):
+    """Workers in another venv or path reuse the stored text vectors: the key of a text
+    vector names the model by its files, not its path."""
+    from recdb.encoders.text import model_identity
+
+    for where in ("a", "b/deeper"):
+        folder = tmp_path / where / "all-MiniLM-L6-v2"
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"weights")
+        (folder / "config.json").write_text("{}")
+    a = model_identity(str(tmp_path / "a" / "all-MiniLM-L6-v2"))
+    b = model_identity(str(tmp_path / "b/deeper" / "all-MiniLM-L6-v2"))
+    assert a == b and a.startswith("all-MiniLM-L6-v2@")
+    (tmp_path / "b/deeper/all-MiniLM-L6-v2/model.safetensors").write_bytes(b"other weights")
+    assert model_identity(str(tmp_path / "b/deeper" / "all-MiniLM-L6-v2")) != a

@@ -10,7 +10,7 @@ import pytest
 
 from recdb.worker import Worker, WorkerConfig
 from recdb.worker.runner import BackgroundWorker
-from tests.support.builders import add_events, add_items
+from tests.support.builders import add_events, add_items, spawn_worker
 from tests.support.tiny_model import tiny_text_encoder
 
 
@@ -83,11 +83,36 @@ def test_backoff_never_overflows_whatever_max_attempts(conn, db_url, encoder):
         def encode(self, texts):
             raise ValueError("cannot encode")
 
-    cfg = WorkerConfig(database_url=db_url, device="cpu", max_attempts=1000, backoff_seconds=2)
-    stats = Worker(cfg, text_encoder=Broken()).run(once=True)
-    assert stats.errors >= 1
+    cfg = WorkerConfig(
+        database_url=db_url, device="cpu", max_attempts=1000, backoff_seconds=2, poll_interval=0.2
+    )
+    worker = Worker(cfg, text_encoder=Broken())
+    with BackgroundWorker(worker):
+        deadline = time.monotonic() + 20
+        while worker.stats.errors < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+    assert worker.stats.errors >= 1
     row = conn.execute(
         "SELECT attempts, parked_at, not_before - now() < interval '2 hours', last_error"
         " FROM recdb.item_queue WHERE item_id = 1"
     ).fetchone()
     assert row[0] == 61 and row[1] is None and row[2] and "cannot encode" in row[3]
+
+
+def test_item_changes_reach_users_even_if_the_worker_dies_right_after_its_commit(
+    conn, db_url, encoder
+):
+    """The users of a re-encoded item are queued inside the batch transaction: a worker
+    killed between its commit and the second (post-commit) sweep leaves nobody stale."""
+    add_items(conn, [{"item_id": i, "title": f"thing {i}"} for i in range(3)])
+    add_events(conn, 5, [1])
+    add_events(conn, 6, [1, 2])
+    add_events(conn, 7, [2])
+    Worker(WorkerConfig(database_url=db_url, device="cpu"), text_encoder=encoder).run(once=True)
+    conn.execute("UPDATE recdb.items SET title = 'a different thing' WHERE item_id = 1")
+    proc = spawn_worker(db_url, "--once", "--die-after-item-commit")
+    assert proc.wait(timeout=120) == 9, proc.stderr.read() if proc.stderr else ""
+    assert conn.execute("SELECT count(*) FROM recdb.item_queue").fetchone()[0] == 0
+    queued = {r[0] for r in conn.execute("SELECT user_id FROM recdb.user_queue").fetchall()}
+    assert queued == {5, 6}

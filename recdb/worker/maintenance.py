@@ -1,0 +1,100 @@
+"""Maintenance off the encoding path: popularity, co-visitation neighbours, retention.
+
+Each job is its own short transaction on a connection of its own, in a background thread
+on the worker's popularity interval, so user and item batches never wait behind a
+rebuild (freshness under load depends on it). One worker at a time runs a refresh (an
+advisory lock; the others skip it). Retention deletes in small batches, each its own
+transaction, until nothing is left to expire. A stop request cancels the statement in
+flight, so the worker stops within one batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+import psycopg
+
+from recdb import db
+from recdb.worker.config import WorkerConfig
+from recdb.worker.sql import q
+
+log = logging.getLogger(__name__)
+
+# Events deleted per retention transaction: short enough never to hold locks for long.
+RETENTION_BATCH = 1000
+
+
+def run_jobs(conn: psycopg.Connection[Any], stopping: Any = lambda: False) -> dict[str, int]:
+    """Every maintenance job once, each in its own transaction; rows touched per job."""
+    done: dict[str, int] = {}
+    for job in ("refresh_popularity", "refresh_neighbors"):
+        row = conn.execute(q(job)).fetchone()
+        conn.commit()
+        done[job] = int(row[0]) if row and row[0] is not None else 0
+    expired = 0
+    while not stopping():
+        n = conn.execute(q("apply_retention"), {"batch": RETENTION_BATCH}).fetchone()[0]
+        conn.commit()
+        expired += n
+        if n < RETENTION_BATCH:
+            break
+    done["retention"] = expired
+    return done
+
+
+class Maintenance:
+    """The background thread (see the module docstring)."""
+
+    def __init__(self, config: WorkerConfig, stop: threading.Event) -> None:
+        self.config = config
+        self._stop = stop
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+        self.last_error: str | None = None
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="recdb-maintenance", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Cancel what runs and wait for the thread (the caller set the stop event)."""
+        conn = self._conn
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.cancel_safe(timeout=2)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        interval = self.config.popularity_interval
+        while not self._stop.wait(0 if self._conn is None else interval):
+            started = time.monotonic()
+            try:
+                if self._conn is None:
+                    self._conn = db.connect(
+                        self.config.database_url,
+                        application_name=f"recdb maintenance {self.config.worker_id}"[:63],
+                    )
+                done = run_jobs(self._conn, self._stop.is_set)
+                log.debug("maintenance in %.1fs: %s", time.monotonic() - started, done)
+                self.last_error = None
+            except psycopg.Error as exc:
+                if self._stop.is_set():
+                    break
+                self.last_error = str(exc)
+                log.warning("maintenance failed (%s); next try in %.0fs", exc, interval)
+                with contextlib.suppress(Exception):
+                    if self._conn is not None:
+                        self._conn.close()
+                self._conn = None
+                if self._stop.wait(interval):
+                    break
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
