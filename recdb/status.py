@@ -15,7 +15,7 @@ LIVE_WITHIN_S = 60.0
 def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     """A JSON-ready snapshot; a database without the recdb schema reports migrated=False."""
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute("SELECT to_regclass('recdb.items') IS NOT NULL AS migrated")
+        cur.execute(query("queries/status.sql", "schema_present"))
         row = cur.fetchone()
         assert row is not None
         if not row["migrated"]:
@@ -35,11 +35,13 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         workers = cur.fetchall()
         cur.execute(query("queries/status.sql", "parked"))
         parked = cur.fetchall()
-        model = None
-        cur.execute("SELECT to_regclass('recdb.models') IS NOT NULL AS has_models")
-        if (cur.fetchone() or {}).get("has_models"):
+        model = maintenance = None
+        if row["has_models"]:
             cur.execute(query("queries/status.sql", "active_model_summary"))
             model = cur.fetchone()
+        if row["has_maintenance"]:
+            cur.execute(query("queries/status.sql", "maintenance"))
+            maintenance = cur.fetchone()
     if model is not None:
         for key in ("created_at", "activated_at"):
             model[key] = model[key].isoformat() if model[key] else None
@@ -49,6 +51,7 @@ def collect(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     out["worker_details"] = workers
     out["parked_rows"] = parked
     out["active_model"] = model
+    out["maintenance"] = maintenance
     elapsed = sum(w["uptime_s"] for w in workers) or 0.0
     out["throughput"] = {
         "items_per_s": round(sum(w["items_encoded"] for w in workers) / elapsed, 2)
@@ -85,6 +88,16 @@ def render(s: dict[str, Any]) -> str:
         )
     else:
         lines.insert(3, "model      none active: text vectors served (recdb train)")
+    mt = s.get("maintenance")
+    if mt:
+        jobs = mt.get("jobs") or {}
+        done = ", ".join(
+            f"{job} {j['finished_at'][:19]} ({j['seconds']}s)" for job, j in sorted(jobs.items())
+        )
+        lines.append(f"maintained {done or 'never'}")
+        if mt.get("last_erasure_at"):
+            state = "applied" if mt["erasures_applied"] else "pending the next maintenance run"
+            lines.append(f"erasure    last {mt['last_erasure_at']:%Y-%m-%d %H:%M:%S}: {state}")
     for w in s["worker_details"]:
         served = "" if w.get("model_id") is None else f", model {w['model_id']}"
         lines.append(

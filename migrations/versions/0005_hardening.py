@@ -33,8 +33,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     # The 0004 functions first: the newer ones use the columns down.sql drops.
     apply_functions("0004")
+    op.execute("DROP TRIGGER events_take_xid ON recdb.events")
     op.execute(
         "DROP FUNCTION recdb.forget_user(bigint), recdb.apply_retention(integer),"
-        " recdb.record_maintenance(text, interval, bigint)"
+        " recdb.record_maintenance(text, interval, bigint), recdb.events_take_xid()"
     )
     op.execute(load("v0005/down.sql"))

@@ -63,7 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--popularity-interval",
         type=float,
         default=config.WORKER_POPULARITY_INTERVAL_S,
-        help="seconds between popularity refreshes",
+        help="seconds between maintenance runs (popularity, co-visitation, retention),"
+        " in a thread of their own",
     )
 
 

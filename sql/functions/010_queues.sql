@@ -126,6 +126,20 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- Zero-lag under any commit order needs each event's transaction id (events.txid) to be
+-- assigned BEFORE its event_id: then an event the worker's snapshot did not see either
+-- has an id above the worker's watermark or belongs to a transaction in flight at that
+-- snapshot (see recdb.user_vector). Column defaults run row by row, event_id's nextval
+-- possibly first; a BEFORE STATEMENT trigger runs before any of them.
+CREATE OR REPLACE FUNCTION recdb.events_take_xid() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM pg_catalog.pg_current_xact_id();
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER events_take_xid BEFORE INSERT ON recdb.events
+    FOR EACH STATEMENT EXECUTE FUNCTION recdb.events_take_xid();
 CREATE OR REPLACE TRIGGER events_inserted AFTER INSERT ON recdb.events
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION recdb.events_changed();

@@ -44,3 +44,19 @@ SELECT model_id, created_at, activated_at, trained_through, dim,
        metrics -> 'seconds_per_epoch' AS seconds_per_epoch,
        (SELECT count(*) FROM recdb.models) AS models_stored
 FROM recdb.models WHERE active
+
+-- name: schema_present
+SELECT to_regclass('recdb.items') IS NOT NULL AS migrated,
+       to_regclass('recdb.models') IS NOT NULL AS has_models,
+       to_regclass('recdb.maintenance') IS NOT NULL AS has_maintenance
+
+-- name: maintenance
+-- When each maintenance job last finished, and the last erasure (forget_user): popularity
+-- and co-visitation count an erased user's events until a run after the erasure.
+SELECT (SELECT jsonb_object_agg(job, jsonb_build_object(
+            'finished_at', finished_at, 'seconds', round(seconds::numeric, 3), 'rows', rows))
+        FROM recdb.maintenance) AS jobs,
+       last_erasure_at, maintained_at,
+       last_erasure_at IS NULL OR (both_jobs_ran AND maintained_at >= last_erasure_at)
+           AS erasures_applied
+FROM recdb.maintenance_status

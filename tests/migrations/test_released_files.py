@@ -20,6 +20,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "0001_core.py": "de7d16bb1ca9b955f991f7176a5883623c963f9405fb4de4da163d2594560b2c",
         "0002_roles.py": "530330952118ed84f41d919ccfef0b5f5c07c6da47450b2359012488e04a1b95",
         "0003_models.py": "e690f2faa5a91cb8718477d52eb4a7b480b197d57658933d3a608da7860cc6b6",
+        "0004_functions_by_concern.py": (
+            "c7a136ab9cca2be4fa1e33113e549c4da081c57da6a515242570e04c51c4d42b"
+        ),
+        "0005_hardening.py": "787e218d0a0cdf1e1d6bbb74fcba5c7da504ae29f83bfd46f22f72b1da9cfd1d",
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -33,6 +37,21 @@ RELEASED: dict[str, dict[str, str]] = {
     "sql/v0003": {
         "down.sql": "6ef37e2403f42c2687f97b6e41340a907187bd9a805d39f09e8aad253172fc22",
         "models.sql": "48d9507cabf81e4261aeb4b869c65e6a9179c5f9b0c5992b390eb77770857ce7",
+    },
+    "sql/v0004/functions": {
+        "010_queues.sql": "1c6ad72c850cf1e127f184e81c102039bcc53e94f415e4bc0a9fe53fdd1bfe2f",
+        "020_weights.sql": "cde6a61bdc6c50d532957fcd43942803ceaf0c751951583cbd6e7f50f1125890",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "bef321b70fb468f17a0ab9d3eb3b7e83003179f98f834fe462a4e80c220a1389",
+        "050_maintenance.sql": "110673750faab245ed7e9dfa8a743d670c711772dfbdba6af03156eec7b44819",
+        "060_ranking.sql": "5c6e8edb91bcb71a47e02f0c2a441cf51f312c0d6885e7b99f05a17a0e7c5eef",
+        "070_api.sql": "0cddb68c980a7a2155bc42d13e15123ad53f447a010496e180bd3f65e608fc49",
+        "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
+        "090_privileges.sql": "7b1d45e913abb56a8fa204c327804d785c52844ba58b5d2980cc36dc1eae5456",
+    },
+    "sql/v0005": {
+        "down.sql": "2be4b57048a17c17d01d7af28b7c1794942eb1af74f0a05d4345694574cb50af",
+        "hardening.sql": "fa2f02f767a81b79c6c98605f5b37f728152178d35d86614fccd0deb656630fb",
     },
 }
 

@@ -6,6 +6,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from recdb import status
 from recdb.worker import Worker, WorkerConfig
 from tests.support.builders import add_events, add_items, axis, set_user_vector
 from tests.support.roles import connect_as, login_role
@@ -114,7 +115,13 @@ def test_popularity_and_covisitation_stop_counting_a_forgotten_user(conn, db_url
         > 0
     )
     conn.execute("SELECT recdb.forget_user(99)")
+    snap = status.collect(conn)
+    assert snap["maintenance"]["erasures_applied"] is False
+    assert "pending the next maintenance run" in status.render(snap)
     Worker(WorkerConfig(database_url=db_url, device="cpu"), text_encoder=encoder).run(once=True)
+    snap = status.collect(conn)
+    assert snap["maintenance"]["erasures_applied"] is True
+    assert "erasure    last" in status.render(snap) and ": applied" in status.render(snap)
     pop = dict(conn.execute("SELECT item_id, raw FROM recdb.item_popularity").fetchall())
     assert pop.get(4, 0) == 0 and pop.get(5, 0) == 0
     assert (

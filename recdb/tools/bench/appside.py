@@ -96,14 +96,13 @@ def app_side_rank(conn: psycopg.Connection[Any], ctx: AppContext, uid: int, k: i
     seen = sorted({e[1] for e in events if ctx.kinds[e[2]][2]})
     fresh = [e for e in events if e[0] > through][: ctx.max_fold_events]
     hist: list[int] = []
-    positive = [
-        e
-        for e in events
-        if ctx.kinds[e[2]][0] > 0
-        and (ctx.kinds[e[2]][3] is None or (e[3] is not None and e[3] > ctx.kinds[e[2]][3]))
-    ]
-    for e in positive[: ctx.explain_history]:
-        if e[1] not in hist:
+    # As recdb.recent_positive_items(): the newest explain_history events of kinds with
+    # weight > 0, then only the liked ones (no rating at or below value_center).
+    positive = [e for e in events if ctx.kinds[e[2]][0] > 0][: ctx.explain_history]
+    for e in positive:
+        center = ctx.kinds[e[2]][3]
+        liked = center is None or (e[3] is not None and e[3] > center)
+        if liked and e[1] not in hist:
             hist.append(e[1])
     need = sorted(set(hist) | {e[1] for e in fresh})
     rows = (
