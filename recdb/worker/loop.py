@@ -118,8 +118,7 @@ class Worker:
         )
         self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
         self._conn.execute(
-            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
-            (f"{int(self.config.claim_timeout * 1000)}",),
+            q("set_claim_timeout"), {"ms": f"{int(self.config.claim_timeout * 1000)}"}
         )
         self._conn.commit()
         self._models.check_schema(self._conn, self._text_encoder.dim)

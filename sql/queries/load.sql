@@ -58,3 +58,6 @@ WHERE NOT EXISTS (SELECT 1 FROM recdb.items i WHERE i.item_id = t.item_id)
 
 -- name: refresh_popularity_after_load
 SELECT recdb.refresh_popularity()
+
+-- name: schema_present
+SELECT to_regclass('recdb.items') IS NOT NULL

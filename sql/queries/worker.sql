@@ -235,3 +235,7 @@ WHERE parked_at IS NOT NULL
 -- Rows waiting (not parked): items, distinct users. For progress bars.
 SELECT (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL),
        (SELECT count(DISTINCT user_id) FROM recdb.user_queue WHERE parked_at IS NULL);
+
+-- name: set_claim_timeout
+-- A worker frozen mid-batch loses its claim (its transaction) after this many ms.
+SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, false)
