@@ -41,7 +41,7 @@ def _scalar(conn: psycopg.Connection[Any], sql: str) -> Any:
 
 
 def _require_schema(conn: psycopg.Connection[Any]) -> None:
-    if not _scalar(conn, query(_Q, "schema_present")):
+    if not _scalar(conn, query(_Q, "items_table_exists")):
         raise RuntimeError("database not migrated: run `recdb db upgrade` first")
 
 

@@ -59,5 +59,5 @@ WHERE NOT EXISTS (SELECT 1 FROM recdb.items i WHERE i.item_id = t.item_id)
 -- name: refresh_popularity_after_load
 SELECT recdb.refresh_popularity()
 
--- name: schema_present
+-- name: items_table_exists
 SELECT to_regclass('recdb.items') IS NOT NULL
