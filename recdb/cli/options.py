@@ -88,12 +88,19 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "--log-level", default="INFO", help="logging level")
 
 
+NOISY_LOGGERS = ("alembic", "httpx", "urllib3", "filelock", "huggingface_hub", "transformers")
+
+
 def apply_common_options(args: argparse.Namespace) -> None:
     # Children (worker subprocesses, alembic env.py) read the same settings from the env.
     if args.database_url:
         os.environ["RECDB_DATABASE_URL"] = args.database_url
     if args.home:
         os.environ["RECDB_HOME"] = args.home
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    level = args.log_level.upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # Libraries' INFO lines (alembic's plugin setup, HTTP clients) say nothing to an
+        # operator; recdb's own INFO lines do.
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -100,6 +100,9 @@ class TextEncoder:
         # Must be set before transformers/huggingface_hub read it, so nothing tries the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar for loading 100 tensors is noise
 
         if model is None:
             model = os.environ.get("RECDB_MODEL")

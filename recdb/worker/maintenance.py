@@ -2,10 +2,12 @@
 
 Each job is its own short transaction on a connection of its own, in a background thread
 on the worker's popularity interval, so user and item batches never wait behind a
-rebuild (freshness under load depends on it). One worker at a time runs a refresh (an
-advisory lock; the others skip it). Retention deletes in small batches, each its own
-transaction, until nothing is left to expire. A stop request cancels the statement in
-flight, so the worker stops within one batch.
+rebuild (freshness under load depends on it). The interval counts from when any worker
+last ran a refresh (recdb.maintenance): a restarted worker does not rebuild again at
+once. One worker at a time runs a refresh (an advisory lock; the others skip it).
+Retention deletes in small batches, each its own transaction, until nothing is left to
+expire. A stop request cancels the statement in flight, so the worker stops within one
+batch.
 """
 
 from __future__ import annotations
@@ -72,14 +74,16 @@ class Maintenance:
 
     def _run(self) -> None:
         interval = self.config.popularity_interval
-        while not self._stop.wait(0 if self._conn is None else interval):
-            started = time.monotonic()
+        while not self._stop.is_set():
             try:
                 if self._conn is None:
                     self._conn = db.connect(
                         self.config.database_url,
                         application_name=f"recdb maintenance {self.config.worker_id}"[:63],
                     )
+                if self._stop.wait(self._due_in(self._conn, interval)):
+                    break
+                started = time.monotonic()
                 done = run_jobs(self._conn, self._stop.is_set)
                 log.debug("maintenance in %.1fs: %s", time.monotonic() - started, done)
                 self.last_error = None
@@ -98,3 +102,10 @@ class Maintenance:
             with contextlib.suppress(Exception):
                 self._conn.close()
             self._conn = None
+
+    @staticmethod
+    def _due_in(conn: psycopg.Connection[Any], interval: float) -> float:
+        """Seconds until the refreshes are due, by when any worker last ran them."""
+        row = conn.execute(q("maintenance_due_in"), {"interval": interval}).fetchone()
+        conn.commit()
+        return min(interval, float(row[0])) if row else 0.0

@@ -81,65 +81,60 @@ CREATE OR REPLACE TRIGGER items_touched BEFORE UPDATE ON recdb.items
 -- changed. The user queue is append-only (see recdb.user_queue): writers never wait on
 -- each other. An event dated in the future (beyond settings.max_future_skew) or at
 -- +/-infinity is refused: one such event would become everyone's popularity reference
--- and break the decay arithmetic of its user's ranking. One query checks both.
+-- and break the decay arithmetic of its user's ranking. The check rides on the queue
+-- insert (one statement per INSERT, not two): refuse_event() runs only for a bad row.
+-- events.txid (the inserting transaction, a column default) is what rerank()'s fold
+-- compares with the worker's snapshot (see recdb.user_vector).
+CREATE OR REPLACE FUNCTION recdb.refuse_event(
+    p_kind text, p_value real, p_occurred_at timestamptz, p_min real, p_max real,
+    p_skew interval, p_bad_time boolean
+) RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_bad_time THEN
+        RAISE EXCEPTION 'recdb.events: occurred_at % is not a time up to now() + max_future_skew (%)',
+            p_occurred_at, p_skew
+            USING ERRCODE = 'check_violation', COLUMN = 'occurred_at',
+                  HINT = 'send the time the event happened (the server clock decides; '
+                         'recdb.settings.max_future_skew allows for clock skew)';
+    END IF;
+    RAISE EXCEPTION 'recdb.events: value % is invalid for kind "%" (expected a number in [%, %])',
+        coalesce(p_value::text, 'NULL'), p_kind,
+        coalesce(p_min::text, '-inf'), coalesce(p_max::text, 'inf')
+        USING ERRCODE = 'check_violation', COLUMN = 'value';
+END $$;
+
 CREATE OR REPLACE FUNCTION recdb.events_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    bad record;
+    queued boolean := false;
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        SELECT n.kind, n.value, n.occurred_at, k.min_value, k.max_value, s.max_future_skew,
-               NOT isfinite(n.occurred_at) OR n.occurred_at > now() + s.max_future_skew
-                   AS bad_time
-          INTO bad
-        FROM new_rows n JOIN recdb.event_kinds k ON k.kind = n.kind
-        CROSS JOIN recdb.settings s
-        WHERE (k.value_center IS NOT NULL AND n.value IS NULL)
-           OR n.value < k.min_value OR n.value > k.max_value
-           OR NOT isfinite(n.occurred_at) OR n.occurred_at > now() + s.max_future_skew
-        LIMIT 1;
-        IF FOUND AND bad.bad_time THEN
-            RAISE EXCEPTION 'recdb.events: occurred_at % is not a time up to now() + max_future_skew (%)',
-                bad.occurred_at, bad.max_future_skew
-                USING ERRCODE = 'check_violation', COLUMN = 'occurred_at',
-                      HINT = 'send the time the event happened (the server clock decides; '
-                             'recdb.settings.max_future_skew allows for clock skew)';
-        ELSIF FOUND THEN
-            RAISE EXCEPTION 'recdb.events: value % is invalid for kind "%" (expected a number in [%, %])',
-                coalesce(bad.value::text, 'NULL'), bad.kind,
-                coalesce(bad.min_value::text, '-inf'), coalesce(bad.max_value::text, 'inf')
-                USING ERRCODE = 'check_violation', COLUMN = 'value';
-        END IF;
-    END IF;
-
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT n.user_id FROM new_rows n;
-    ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO recdb.user_queue (user_id)
-        SELECT n.user_id FROM new_rows n UNION SELECT o.user_id FROM old_rows o;
-    ELSE
-        INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT o.user_id FROM old_rows o;
+        SELECT DISTINCT n.user_id
+        FROM new_rows n
+        JOIN recdb.event_kinds k ON k.kind = n.kind
+        CROSS JOIN (SELECT st.max_future_skew FROM recdb.settings st LIMIT 1) s
+        WHERE CASE WHEN (k.value_center IS NOT NULL AND n.value IS NULL)
+                        OR n.value < k.min_value OR n.value > k.max_value
+                        OR NOT isfinite(n.occurred_at) OR n.occurred_at > now() + s.max_future_skew
+                   THEN recdb.refuse_event(n.kind, n.value, n.occurred_at, k.min_value,
+                                           k.max_value, s.max_future_skew,
+                                           NOT isfinite(n.occurred_at)
+                                               OR n.occurred_at > now() + s.max_future_skew)
+                   ELSE true END;
+        queued := FOUND;
     END IF;
-    IF FOUND THEN
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN  -- an event moved to another user leaves the old one
+        INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT o.user_id FROM old_rows o;
+        queued := queued OR FOUND;
+    END IF;
+    IF queued THEN
         PERFORM pg_catalog.pg_notify('recdb_work', 'users');
     END IF;
     RETURN NULL;
 END $$;
 
--- Zero-lag under any commit order needs each event's transaction id (events.txid) to be
--- assigned BEFORE its event_id: then an event the worker's snapshot did not see either
--- has an id above the worker's watermark or belongs to a transaction in flight at that
--- snapshot (see recdb.user_vector). Column defaults run row by row, event_id's nextval
--- possibly first; a BEFORE STATEMENT trigger runs before any of them.
-CREATE OR REPLACE FUNCTION recdb.events_take_xid() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM pg_catalog.pg_current_xact_id();
-    RETURN NULL;
-END $$;
-
-CREATE OR REPLACE TRIGGER events_take_xid BEFORE INSERT ON recdb.events
-    FOR EACH STATEMENT EXECUTE FUNCTION recdb.events_take_xid();
 CREATE OR REPLACE TRIGGER events_inserted AFTER INSERT ON recdb.events
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION recdb.events_changed();

@@ -7,9 +7,13 @@
 --
 -- "Did not see": event ids are handed out at INSERT, transactions commit in any order,
 -- so an event below the watermark (encoded_through) can still be one the worker never
--- saw. The worker stores the snapshot its events were read in (encoded_snapshot); the
--- fold takes the events above the watermark plus, only when that snapshot had writers
--- in flight (xmin < xmax), the events of those in-flight transactions below it.
+-- saw. The worker stores the snapshot its events were read in (encoded_snapshot), and
+-- the fold takes exactly the events that snapshot did not see: inserted by a transaction
+-- at or after its xmin and not visible in it (every transaction below xmin had completed).
+-- Not "xmin < xmax" as a shortcut: xmax is the newest *completed* xid + 1, so a writer
+-- newer than all of them is in flight while xmin = xmax. The (user_id, txid) index keeps
+-- this a short range scan: only the user's events of recent transactions.
+-- Users encoded before events had txid (encoded_snapshot NULL): events above the watermark.
 CREATE OR REPLACE FUNCTION recdb.user_vector(
     p_user_id bigint,
     OUT embedding vector, OUT fresh_events integer, OUT stored boolean
@@ -22,13 +26,11 @@ DECLARE
     total vector;
     watermark bigint;
     snap pg_snapshot;
-    in_flight boolean;
 BEGIN
     SELECT * INTO u FROM recdb.users WHERE user_id = p_user_id;
     stored := FOUND AND u.embedding IS NOT NULL;
     watermark := coalesce(u.encoded_through, 0);
     snap := u.encoded_snapshot;
-    in_flight := snap IS NOT NULL AND pg_snapshot_xmin(snap) < pg_snapshot_xmax(snap);
     SELECT s.max_fold_events INTO lim FROM recdb.settings s;
 
     SELECT count(*)::integer,
@@ -42,11 +44,11 @@ BEGIN
         FROM (
             SELECT e.event_id, e.item_id, e.kind, e.value, e.occurred_at
             FROM recdb.events e
-            WHERE e.user_id = p_user_id AND e.event_id > watermark
+            WHERE snap IS NULL AND e.user_id = p_user_id AND e.event_id > watermark
             UNION ALL
             SELECT e.event_id, e.item_id, e.kind, e.value, e.occurred_at
             FROM recdb.events e
-            WHERE in_flight AND e.user_id = p_user_id AND e.event_id <= watermark
+            WHERE snap IS NOT NULL AND e.user_id = p_user_id
               AND e.txid >= pg_snapshot_xmin(snap)
               AND NOT pg_visible_in_snapshot(e.txid, snap)
         ) n

@@ -30,6 +30,8 @@ DECLARE
     pos integer;
     covisit_w real;
     covisit_hist integer;
+    vote_ids bigint[];
+    votes double precision[];
 BEGIN
     IF uid IS NULL THEN
         RAISE EXCEPTION 'rerank: user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -56,6 +58,17 @@ BEGIN
     END IF;
 
     SELECT v.embedding, v.fresh_events INTO u_vec, fresh FROM recdb.user_vector(uid) v;
+    SELECT greatest(k * s.candidate_factor, k + 10), s.ef_search,
+           s.covisit_weight, s.covisit_history
+      INTO pool_size, pos, covisit_w, covisit_hist
+    FROM recdb.settings s;
+    IF u_vec IS NOT NULL AND covisit_w <> 0 THEN
+        -- Counted once: they join the pool (catalog mode) and score it (rank_pool).
+        SELECT array_agg(v.item_id ORDER BY v.votes DESC, v.item_id),
+               array_agg(v.votes ORDER BY v.votes DESC, v.item_id)
+          INTO vote_ids, votes
+        FROM recdb.covisit_votes(uid, covisit_hist) v;
+    END IF;
 
     IF candidates IS NOT NULL THEN
         -- The app's own list: every distinct id once, first occurrence keeps its place.
@@ -68,7 +81,8 @@ BEGIN
         IF u_vec IS NULL THEN
             RETURN QUERY SELECT * FROM recdb.rank_cold(pool, cardinality(pool) + 1, fresh);
         ELSE
-            RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, cardinality(pool) + 1, fresh);
+            RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, cardinality(pool) + 1, fresh,
+                                                     vote_ids, votes);
         END IF;
         RETURN;
     END IF;
@@ -89,14 +103,14 @@ BEGIN
                 (SELECT p.item_id, 0 AS src, p.score, NULL::timestamptz AS created_at
                  FROM recdb.item_popularity p JOIN recdb.items i ON i.item_id = p.item_id
                  WHERE i.available AND (filter IS NULL OR i.attrs @> filter)
-                   AND NOT (i.item_id = ANY (seen))
+                   AND i.item_id NOT IN (SELECT unnest(seen))
                  ORDER BY p.score DESC, p.item_id
                  LIMIT k)
                 UNION ALL
                 (SELECT i.item_id, 1, 0, i.created_at
                  FROM recdb.items i
                  WHERE i.available AND (filter IS NULL OR i.attrs @> filter)
-                   AND NOT (i.item_id = ANY (seen))
+                   AND i.item_id NOT IN (SELECT unnest(seen))
                  ORDER BY i.created_at DESC, i.item_id
                  LIMIT k)
             ) c);
@@ -106,10 +120,6 @@ BEGIN
 
     -- Personalized: nearest items through the HNSW index. The iterative scan keeps
     -- reading the index until enough rows pass the filters and the seen-exclusion.
-    SELECT greatest(k * s.candidate_factor, k + 10), s.ef_search,
-           s.covisit_weight, s.covisit_history
-      INTO pool_size, pos, covisit_w, covisit_hist
-    FROM recdb.settings s;
     PERFORM set_config('hnsw.ef_search', least(greatest(pos, pool_size, 40), 1000)::text, true);
     -- A filtered scan that runs dry is cut short and finished exactly (below), which is
     -- far cheaper than walking most of the graph for a rare filter.
@@ -122,7 +132,7 @@ BEGIN
             FROM recdb.items i
             WHERE i.embedding IS NOT NULL AND i.available
               AND (filter IS NULL OR i.attrs @> filter)
-              AND NOT (i.item_id = ANY (seen))
+              AND i.item_id NOT IN (SELECT unnest(seen))
             ORDER BY i.embedding <=> u_vec
             LIMIT pool_size
         ) c ORDER BY c.dist);
@@ -135,28 +145,32 @@ BEGIN
                 SELECT f.item_id, f.embedding <=> u_vec AS dist
                 FROM (SELECT i.item_id, i.embedding FROM recdb.items i
                       WHERE i.attrs @> filter AND i.embedding IS NOT NULL AND i.available
-                        AND NOT (i.item_id = ANY (seen))
+                        AND i.item_id NOT IN (SELECT unnest(seen))
                       OFFSET 0) f
                 ORDER BY dist, f.item_id
                 LIMIT pool_size
             ) c ORDER BY c.dist);
     END IF;
-    IF covisit_w > 0 THEN
-        -- Items co-consumed with the user's recent positive ones join the nearest neighbours.
+    IF vote_ids IS NOT NULL THEN
+        -- Items co-consumed with the user's recent positive ones join the nearest
+        -- neighbours: the most voted that pass the same filters, read in vote order.
+        -- Without a filter nearly every voted item qualifies: look at the 2 * pool_size
+        -- most voted (cheap hashed checks first), not all of them.
         pool := pool || ARRAY(
-            SELECT n.item_id
-            FROM recdb.item_neighbors n
-            JOIN recdb.items i ON i.item_id = n.item_id
-            WHERE n.neighbor_id IN (
-                    SELECT h.item_id FROM recdb.recent_positive_items(uid, covisit_hist) h)
-              AND i.embedding IS NOT NULL AND i.available
-              AND (filter IS NULL OR i.attrs @> filter)
-              AND NOT (i.item_id = ANY (seen)) AND NOT (i.item_id = ANY (pool))
-            GROUP BY n.item_id
-            ORDER BY sum(n.score) DESC, n.item_id
+            SELECT v.item_id
+            FROM (SELECT c.item_id, c.ord
+                  FROM unnest(vote_ids) WITH ORDINALITY AS c(item_id, ord)
+                  WHERE c.item_id NOT IN (SELECT unnest(seen))
+                    AND c.item_id NOT IN (SELECT unnest(pool))
+                  ORDER BY c.ord
+                  LIMIT CASE WHEN filter IS NULL THEN 2 * pool_size END) v
+            WHERE EXISTS (SELECT 1 FROM recdb.items i
+                          WHERE i.item_id = v.item_id AND i.embedding IS NOT NULL
+                            AND i.available AND (filter IS NULL OR i.attrs @> filter))
+            ORDER BY v.ord
             LIMIT pool_size);
     END IF;
-    RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, k, fresh);
+    RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, k, fresh, vote_ids, votes);
 END $$;
 
 CREATE OR REPLACE FUNCTION recdb.similar_items(p_item_id bigint, k integer DEFAULT 20)

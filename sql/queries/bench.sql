@@ -39,10 +39,6 @@ COPY recdb.events (user_id, item_id, kind, value, occurred_at) FROM STDIN (FORMA
 -- name: analyze
 ANALYZE recdb.items, recdb.events, recdb.users, recdb.item_popularity, recdb.event_kinds
 
--- name: refresh_item_popularity
--- Popularity only: co-visitation is off in the bench (see disable_covisitation).
-SELECT recdb.refresh_popularity()
-
 -- name: is_superuser
 SELECT rolsuper FROM pg_roles WHERE rolname = current_user
 
@@ -50,10 +46,13 @@ SELECT rolsuper FROM pg_roles WHERE rolname = current_user
 -- Superusers only: so that no checkpoint of the load lands inside the timings.
 CHECKPOINT
 
--- name: disable_covisitation
--- The app-side emulation and the recall reference rank by vector similarity and priors;
--- with the co-visitation term off, all three compute the same thing.
-UPDATE recdb.settings SET covisit_weight = 0
+-- name: current_covisit_weight
+SELECT covisit_weight FROM recdb.settings
+
+-- name: set_covisit_weight
+-- 0 for the vector path: the app-side emulation and the recall reference rank by vector
+-- similarity and priors; with the co-visitation term off, all three compute the same thing.
+UPDATE recdb.settings SET covisit_weight = %(covisit_weight)s
 
 -- name: set_weights
 UPDATE recdb.settings
@@ -99,6 +98,45 @@ WHERE e.user_id = %(user_id)s
 
 -- name: bench_users
 SELECT u.user_id FROM recdb.users u WHERE u.embedding IS NOT NULL ORDER BY u.user_id
+
+-- name: bench_user_event_counts
+-- Events per encoded user: the ML-100K user classes (light, median, heavy).
+SELECT u.user_id, count(*) AS events
+FROM recdb.users u JOIN recdb.events e ON e.user_id = u.user_id
+WHERE u.embedding IS NOT NULL
+GROUP BY u.user_id
+ORDER BY u.user_id
+
+-- name: stored_user_vectors
+-- The worker's vectors, the raw HNSW query's parameter.
+SELECT user_id, embedding FROM recdb.users
+WHERE user_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+
+---------------------------------------------------------------------------
+-- The floors under rerank(): the bare ANN query, and the same without the index.
+---------------------------------------------------------------------------
+
+-- name: raw_hnsw_settings
+-- The hnsw settings rerank() uses for the same k (its ef_search, relaxed iterative scan).
+-- No sequential scans: on a small catalog (ML-100K) the planner would rather sort the
+-- table, and the figure would not be the HNSW search any more.
+SELECT set_config('hnsw.ef_search', %(ef_search)s::text, false),
+       set_config('hnsw.iterative_scan', 'relaxed_order', false),
+       set_config('enable_seqscan', 'off', false)
+
+-- name: exact_scan_settings
+-- No index scans: the raw query becomes an exact scan and sort of the whole catalog.
+SELECT set_config('enable_indexscan', 'off', false),
+       set_config('enable_seqscan', 'on', false)
+
+-- name: raw_hnsw
+SELECT item_id FROM recdb.items WHERE embedding IS NOT NULL
+ORDER BY embedding <=> %(vec)s LIMIT %(k)s
+
+-- name: explain_raw_hnsw
+-- Whether raw_hnsw runs on the HNSW index (the planner may scan a small table instead).
+EXPLAIN SELECT item_id FROM recdb.items WHERE embedding IS NOT NULL
+ORDER BY embedding <=> %(vec)s LIMIT %(k)s
 
 ---------------------------------------------------------------------------
 -- The same ranking done application-side: several round trips and Python.
@@ -147,18 +185,13 @@ SELECT item_id, score FROM recdb.item_popularity WHERE item_id = ANY (%(ids)s::b
 -- Ingest: the real table (with triggers) against a trigger-less copy.
 ---------------------------------------------------------------------------
 
--- name: create_plain_events
--- Same columns, defaults, identity, CHECKs, primary key, indexes (INCLUDING ALL) and the
--- same two foreign keys; what LIKE does not copy, and so what differs, is the triggers.
-DROP SCHEMA IF EXISTS recdb_bench CASCADE;
-CREATE SCHEMA recdb_bench;
-CREATE TABLE recdb_bench.events (LIKE recdb.events INCLUDING ALL);
-ALTER TABLE recdb_bench.events
-    ADD FOREIGN KEY (item_id) REFERENCES recdb.items (item_id),
-    ADD FOREIGN KEY (kind) REFERENCES recdb.event_kinds (kind);
+-- name: disable_queue_trigger
+-- The ingest baseline: the same table, indexes and size, without the trigger that
+-- validates and queues (the bench database is the bench's own).
+ALTER TABLE recdb.events DISABLE TRIGGER events_inserted
 
--- name: drop_plain_events
-DROP SCHEMA IF EXISTS recdb_bench CASCADE
+-- name: enable_queue_trigger
+ALTER TABLE recdb.events ENABLE TRIGGER events_inserted
 
 -- name: set_synchronous_commit
 SELECT set_config('synchronous_commit', %(value)s, false)
@@ -169,15 +202,8 @@ RESET synchronous_commit
 -- name: insert_event
 INSERT INTO recdb.events (user_id, item_id, kind) VALUES (%(user_id)s, %(item_id)s, %(kind)s)
 
--- name: insert_event_plain
-INSERT INTO recdb_bench.events (user_id, item_id, kind) VALUES (%(user_id)s, %(item_id)s, %(kind)s)
-
 -- name: insert_events_batch
 INSERT INTO recdb.events (user_id, item_id, kind)
-SELECT * FROM unnest(%(users)s::bigint[], %(items)s::bigint[], %(kinds)s::text[])
-
--- name: insert_events_batch_plain
-INSERT INTO recdb_bench.events (user_id, item_id, kind)
 SELECT * FROM unnest(%(users)s::bigint[], %(items)s::bigint[], %(kinds)s::text[])
 
 -- name: delete_events_after

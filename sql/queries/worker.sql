@@ -239,3 +239,13 @@ SELECT (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL),
 -- name: set_claim_timeout
 -- A worker frozen mid-batch loses its claim (its transaction) after this many ms.
 SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, false)
+
+-- name: maintenance_due_in
+-- Seconds until the older of the two refreshes is due (0: now, also when one never ran):
+-- a worker (re)started just after a refresh does not rebuild again.
+SELECT CASE WHEN count(*) < 2 THEN 0.0
+            ELSE greatest(0.0, %(interval)s
+                               - extract(epoch FROM clock_timestamp() - min(m.finished_at)))::float8
+       END
+FROM recdb.maintenance m
+WHERE m.job IN ('popularity', 'neighbors')

@@ -53,6 +53,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "down.sql": "2be4b57048a17c17d01d7af28b7c1794942eb1af74f0a05d4345694574cb50af",
         "hardening.sql": "fa2f02f767a81b79c6c98605f5b37f728152178d35d86614fccd0deb656630fb",
     },
+    "sql/v0005/functions": {
+        "010_queues.sql": "4d3415aed530120b6af73d196d76181fc0a28f787ecbfdcce8a94a530b13a694",
+        "020_weights.sql": "cde6a61bdc6c50d532957fcd43942803ceaf0c751951583cbd6e7f50f1125890",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "832498906bc7d4b4f659b6f069ac17202d8aa81f0f6d1ff66a89cd3624cd4035",
+        "050_maintenance.sql": "0f76fcefbe8626cc61f439818c7233411d09c37791dd48a594c5595aa176d503",
+        "055_privacy.sql": "0766a9bcb255155cedb9343aa4261cdd9e9479eccfec049f307551f111449137",
+        "060_ranking.sql": "5c6e8edb91bcb71a47e02f0c2a441cf51f312c0d6885e7b99f05a17a0e7c5eef",
+        "070_api.sql": "0cddb68c980a7a2155bc42d13e15123ad53f447a010496e180bd3f65e608fc49",
+        "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
+        "090_privileges.sql": "96cee60b52ba6a14547db72fc13424fcce195a11ac5a3ea0c93a3eca6c7ba8f6",
+    },
 }
 
 MESSAGE = "released migrations never change; add a new revision"

@@ -311,3 +311,21 @@ def test_covisitation_lifts_items_consumed_by_similar_users(conn, topics):
     assert 305 not in ids(rerank(conn, 1, k=5, filter={"topic": 0}))
     add_events(conn, 1, [305], "purchase")
     assert 305 not in ids(rerank(conn, 1, k=5))
+
+
+def test_covisitation_off_never_reads_the_neighbour_table(conn, db_url, topics):
+    """covisit_weight = 0 skips the co-visitation work altogether: rerank() answers while
+    a refresh holds item_neighbors exclusively (with the weight on, it has to wait)."""
+    add_events(conn, 1, [100], "click")
+    set_user_vector(conn, 1, axis(0))
+    conn.execute("UPDATE recdb.settings SET covisit_weight = 0")
+    conn.commit()
+    with psycopg.connect(db_url) as holder:
+        holder.execute("LOCK TABLE recdb.item_neighbors IN ACCESS EXCLUSIVE MODE")
+        conn.execute("SET lock_timeout = '300ms'")
+        assert len(rerank(conn, 1, k=5)) == 5
+        assert len(rerank(conn, 1, k=5, candidates=[100, 200, 300])) == 3
+        conn.execute("UPDATE recdb.settings SET covisit_weight = 2")
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            rerank(conn, 1, k=5)
+        conn.rollback()

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from recdb.worker import Worker, WorkerConfig
-from tests.support.builders import add_items, axis, spawn_worker
+from tests.support.builders import add_items, axis, spawn_worker, unit
 from tests.support.consistency import assert_consistent, zero_lag_gap
 from tests.support.tiny_model import tiny_text_encoder
 
@@ -58,6 +58,39 @@ def test_a_stored_vector_is_not_double_counted_after_catching_up(conn, db_url, e
     _once(db_url, encoder)
     assert zero_lag_gap(conn, 8) == 0
     assert conn.execute("SELECT fresh_events FROM recdb.user_vector(8)").fetchone()[0] == 0
+
+
+def test_an_in_flight_writer_above_the_snapshot_xmax_is_folded(conn, db_url):
+    """A snapshot's xmax is the newest *completed* xid + 1, not the next xid: a writer
+    whose xid is newer than every completed one is in flight yet absent from xip, and the
+    snapshot reads xmin = xmax. Its event can still sit below the watermark (B takes its
+    xid first, A its xid and event id, B its event id, B commits): it must be folded."""
+    add_items(conn, [{"item_id": i, "embedding": axis(i)} for i in range(4)])
+    b, a, worker = (psycopg.connect(db_url) for _ in range(3))
+    try:
+        b.execute("SELECT pg_current_xact_id()")
+        a.execute("SELECT pg_current_xact_id()")
+        a.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (9, 1, 'click')")
+        b.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (9, 2, 'click')")
+        b.commit()
+        # what the worker's read sees: B's event only, A in flight
+        snapshot, through = worker.execute(
+            "SELECT pg_current_snapshot()::text, max(event_id) FROM recdb.events WHERE user_id = 9"
+        ).fetchone()
+        worker.rollback()
+        xmin, xmax, _ = snapshot.split(":")
+        assert xmin == xmax, f"precondition: A's xid above the snapshot's xmax ({snapshot})"
+        conn.execute(
+            "INSERT INTO recdb.users (user_id, embedding, norm, encoded_through, event_count,"
+            " encoded_snapshot) VALUES (9, %s, 1, %s, 1, %s::pg_snapshot)",
+            (unit(axis(2)), through, snapshot),
+        )
+        a.commit()
+    finally:
+        for c in (a, b, worker):
+            c.close()
+    assert conn.execute("SELECT fresh_events FROM recdb.user_vector(9)").fetchone()[0] == 1
+    assert zero_lag_gap(conn, 9) == 0
 
 
 SECONDS = float(os.environ.get("RECDB_CONCURRENCY_SECONDS", "60"))

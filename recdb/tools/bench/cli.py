@@ -9,66 +9,95 @@ from typing import Any
 
 from recdb.cli.options import add_option
 from recdb.db import scratch
-from recdb.tools.bench.config import DEFAULT_DB, BenchConfig
-from recdb.tools.bench.report import render
+from recdb.tools.bench.config import DEFAULT_DB, ML100K, BenchConfig
+from recdb.tools.bench.report import render, targets
 from recdb.tools.bench.run import run_bench
-from recdb.tools.bench.stats import parse_ints
+from recdb.tools.bench.stats import parse_floats, parse_ints, parse_sizes
+
+
+def _option(parser: argparse.ArgumentParser, option: str, **kwargs: Any) -> None:
+    """An option of `recdb bench`: its default read from RECDB_BENCH_<OPTION> (named in
+    --help), so a bench run is configurable from the environment alone."""
+    name = option.lstrip("-").removeprefix("bench-")
+    var = "RECDB_BENCH_" + name.replace("-", "_").upper()
+    add_option(parser, option, env_var=var, **kwargs)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_option(
+    _option(
         parser,
-        "--items",
-        default="10000,100000",
-        help="catalog sizes, comma-separated (k/m suffixes ok); sizes above 100k use "
-        "perturbed copies of the real vectors",
+        "--sizes",
+        default=",".join(str(s) for s in BenchConfig().sizes),
+        help="bench sizes, comma-separated: catalog sizes (k/m suffixes ok; above 100k,"
+        f" perturbed copies of the real vectors) and {ML100K} (the MovieLens-100K demo data,"
+        " timed per user class, in a database of its own)",
     )
-    add_option(parser, "--users", type=int, default=5000, help="synthetic users with histories")
-    add_option(parser, "--clients", default="1,4", help="concurrent client counts")
-    add_option(
+    _option(parser, "--users", type=int, default=5000, help="synthetic users with histories")
+    _option(parser, "--clients", default="1,4", help="concurrent client counts")
+    _option(
         parser, "--duration", type=float, default=8.0, help="seconds per concurrent-clients run"
     )
-    add_option(
-        parser, "--queries", type=int, default=1000, help="sequential rerank() calls per size"
-    )
-    add_option(
-        parser, "--event-rate", type=float, default=1000.0, help="events/s during the freshness run"
-    )
-    add_option(
+    _option(
         parser,
-        "--low-event-rate",
-        type=float,
-        default=50.0,
-        help="events/s of a second freshness run below the worker's saturation (0: skip)",
+        "--queries",
+        type=int,
+        default=1000,
+        help="sequential calls per size, per path (served, vector, raw HNSW) and repetition",
     )
-    add_option(
+    _option(
+        parser,
+        "--repeats",
+        type=int,
+        default=3,
+        help="repetitions of each sequential latency figure, interleaved across paths;"
+        " the reported percentiles are the median over repetitions",
+    )
+    _option(
+        parser,
+        "--class-queries",
+        type=int,
+        default=300,
+        help=f"{ML100K}: calls per user class, per path and repetition",
+    )
+    _option(
+        parser,
+        "--event-rates",
+        default="50,1000,3000",
+        help="events/s of the freshness runs, comma-separated, one run each with a worker",
+    )
+    _option(
         parser,
         "--freshness-duration",
         type=float,
         default=10.0,
-        help="seconds of steady event load for freshness",
+        help="seconds of steady event load per freshness rate",
     )
-    add_option(parser, "--seed", type=int, default=0, help="catalog and user generator seed")
-    add_option(
+    _option(parser, "--seed", type=int, default=0, help="catalog and user generator seed")
+    _option(
         parser,
         "--bench-db",
         default=DEFAULT_DB,
-        help="database created (dropped first) on the server for the bench",
+        help=f"database created (dropped first) on the server for the bench; {ML100K} uses"
+        f" <name>_{ML100K}",
     )
-    add_option(parser, "--keep", flag=True, help="keep the bench database afterwards")
-    add_option(parser, "--device", default="cpu", help="device of the text model (cpu, cuda)")
-    add_option(parser, "--json", metavar="PATH", help="also write the result as JSON here")
-    add_option(parser, "--no-progress", flag=True, help="no progress bars")
-    add_option(
+    _option(parser, "--keep", flag=True, help="keep the bench databases afterwards")
+    _option(parser, "--device", default="cpu", help="device of the text model (cpu, cuda)")
+    _option(parser, "--json", metavar="PATH", help="also write the result as JSON here")
+    _option(
+        parser,
+        "--markdown",
+        metavar="RESULT_JSON",
+        help="print the markdown report of a saved --json result and exit (no database)",
+    )
+    _option(parser, "--no-progress", flag=True, help="no progress bars")
+    _option(
         parser,
         "--soak",
         flag=True,
         help="instead of the figures: sustained events + rerank() calls with workers running"
         " for --duration seconds; reports errors, queue lag and rerank() p99 under load",
     )
-    add_option(
-        parser, "--soak-event-rate", type=float, default=300.0, help="events/s during --soak"
-    )
+    _option(parser, "--soak-event-rate", type=float, default=300.0, help="events/s during --soak")
 
 
 def _write_json(path: str, result: dict[str, Any]) -> None:
@@ -98,17 +127,30 @@ def _soak(args: argparse.Namespace) -> int:
     return 0 if result["errors"] == 0 and result["queue_left"] == 0 else 1
 
 
+def markdown(path: str) -> str:
+    """The report of a saved result, as the run printed it (targets recomputed when the
+    file predates them)."""
+    result = json.loads(Path(path).read_text(encoding="utf-8"))
+    if "targets" not in result:
+        result["targets"] = targets(result)
+    return render(result)
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(markdown(args.markdown), end="")
+        return 0
     if args.soak:
         return _soak(args)
     cfg = BenchConfig(
-        sizes=parse_ints(args.items),
+        sizes=parse_sizes(args.sizes),
         users=args.users,
         clients=parse_ints(args.clients),
         duration=args.duration,
         queries=args.queries,
-        event_rate=args.event_rate,
-        low_event_rate=args.low_event_rate,
+        repeats=args.repeats,
+        class_queries=args.class_queries,
+        event_rates=parse_floats(args.event_rates),
         freshness_duration=args.freshness_duration,
         seed=args.seed,
         dbname=args.bench_db,
@@ -117,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     result = run_bench(cfg)
-    print(render(result))
+    print(render(result), end="")
     if args.json:
         _write_json(args.json, result)
         print(f"\nJSON written to {args.json}")

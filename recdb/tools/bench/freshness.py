@@ -21,31 +21,44 @@ from recdb.tools.bench.workers import Encoders, WorkerHandle
 GENERATOR_CONNECTIONS = 4
 
 
+def rate_key(rate: float) -> str:
+    """The JSON key of an event rate: '1000' for 1000.0 (result["freshness"]["by_rate"])."""
+    return f"{rate:g}"
+
+
 def freshness(
     url: str, cat: Catalog, n_items: int, h: Histories, cfg: BenchConfig, encoders: Encoders
 ) -> dict[str, Any]:
-    """Freshness at cfg.event_rate (the headline, with the zero-lag trials), then at
-    cfg.low_event_rate, both against one running worker.
+    """Freshness at each of cfg.event_rates (lowest first) against one running worker,
+    each run with its zero-lag trials; every run starts from an empty queue.
 
-    The low rate separates the worker's batch cadence from saturation: at a rate above
-    what the worker can re-encode, latency grows with the backlog, whatever the cadence.
+    Several rates separate the worker's batch cadence (low rates) from saturation: at a
+    rate above what the worker can re-encode, latency grows with the backlog, whatever
+    the cadence. Zero-lag must hold at every rate: it never waits for the worker.
     """
+    by_rate: dict[str, dict[str, Any]] = {}
     worker = WorkerHandle(url, cfg.worker_mode, encoders, cfg.device)
     try:
         with connect(url, "freshness") as conn:
             worker.wait_ready(conn)
-            out = FreshnessRun(url, n_items, h, cfg, cfg.event_rate, cfg.zero_lag_trials).run()
-            if cfg.low_event_rate:
-                # Start from an empty queue, so the backlog of the first run does not count.
-                wait_for_empty_user_queue(conn, timeout=60, interval=0.2)
-                low = FreshnessRun(url, n_items, h, cfg, cfg.low_event_rate, 0).run()
-                out["low_rate"] = {
-                    k: v for k, v in low.items() if not k.startswith("zero_lag") and k != "method"
-                }
+            for i, rate in enumerate(sorted(set(cfg.event_rates))):
+                # The backlog of the previous rate must not count against this one.
+                waited = wait_for_empty_user_queue(conn, timeout=120, interval=0.2) if i else 0.0
+                run = FreshnessRun(url, n_items, h, cfg, rate, cfg.zero_lag_trials).run()
+                run["waited_for_empty_queue_s"] = round(waited, 2)
+                by_rate[rate_key(rate)] = run
     finally:
         worker.stop()
-    out["worker_mode"] = cfg.worker_mode
-    return out
+    trials = sum(r["zero_lag_trials"] for r in by_rate.values())
+    reflected = sum(r["zero_lag_reflected"] for r in by_rate.values())
+    return {
+        "zero_lag_fraction": round(reflected / trials, 4) if trials else None,
+        "zero_lag_trials": trials,
+        "event_rates": [float(r) for r in by_rate],
+        "by_rate": by_rate,
+        "worker_mode": cfg.worker_mode,
+        "duration_s": cfg.freshness_duration,
+    }
 
 
 class FreshnessRun:
@@ -206,6 +219,7 @@ class FreshnessRun:
         return {
             "zero_lag_fraction": round(sum(ok for ok, _ in zero) / len(zero), 4) if zero else None,
             "zero_lag_trials": len(zero),
+            "zero_lag_reflected": int(sum(ok for ok, _ in zero)),
             "zero_lag_p50_ms": percentile_ms([d for _, d in zero], 50),
             "zero_lag_p99_ms": percentile_ms([d for _, d in zero], 99),
             "worker_p50_ms": percentile_ms(waited, 50),

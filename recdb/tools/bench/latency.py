@@ -1,5 +1,6 @@
-"""rerank() timed per catalog size: sequential, SELECT 1 for the round-trip floor,
-concurrent clients, and recall against exact search (plain and filtered)."""
+"""rerank() timed per catalog size: sequential (served, vector path, raw HNSW floor),
+SELECT 1 for the round-trip floor, concurrent clients, and recall against exact search
+(plain and filtered)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import contextlib
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -16,7 +18,15 @@ from psycopg.types.json import Jsonb
 
 from recdb.tools.bench.catalog import Catalog
 from recdb.tools.bench.db import connect, q
-from recdb.tools.bench.stats import exact_top_k, mean, percentile_ms, recall_at_k
+from recdb.tools.bench.stats import (
+    exact_top_k,
+    latency_summary,
+    mean,
+    percentile_ms,
+    recall_at_k,
+)
+
+WARMUP_CALLS = 50  # per path, before its first timed repetition
 
 
 def timed_rerank(conn: psycopg.Connection[Any], uid: int, k: int) -> tuple[float, list[tuple]]:
@@ -25,25 +35,173 @@ def timed_rerank(conn: psycopg.Connection[Any], uid: int, k: int) -> tuple[float
     return time.perf_counter() - t0, rows
 
 
-def sequential_latency(
-    conn: psycopg.Connection[Any], users: Sequence[int], k: int, n: int, progress: bool, label: str
-) -> tuple[list[float], dict[int, list[int]]]:
-    """n rerank() calls one after another on one connection (after a short warm-up)."""
+def timed_raw_hnsw(
+    conn: psycopg.Connection[Any], vec: np.ndarray, k: int
+) -> tuple[float, list[int]]:
+    t0 = time.perf_counter()
+    rows = conn.execute(q("raw_hnsw"), {"vec": vec, "k": k}, prepare=True).fetchall()
+    return time.perf_counter() - t0, [r[0] for r in rows]
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class LatencyPath:
+    """One way of answering "the top k for this user", timed call by call.
+
+    enter/leave switch settings around each repetition (the vector path turns
+    co-visitation off and back on), so paths can be interleaved on one database.
+    """
+
+    name: str
+    call: Callable[[int], tuple[float, list[int]]]  # user id -> (seconds, item ids)
+    enter: Callable[[], None] = field(default=_nothing)
+    leave: Callable[[], None] = field(default=_nothing)
+
+
+def covisit_weight(conn: psycopg.Connection[Any]) -> float:
+    return float(conn.execute(q("current_covisit_weight")).fetchone()[0])
+
+
+def set_covisit_weight(conn: psycopg.Connection[Any], weight: float) -> None:
+    conn.execute(q("set_covisit_weight"), {"covisit_weight": weight})
+
+
+@contextlib.contextmanager
+def covisitation_off(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """covisit_weight = 0 inside, the previous weight restored after (errors included)."""
+    before = covisit_weight(conn)
+    set_covisit_weight(conn, 0.0)
+    try:
+        yield
+    finally:
+        set_covisit_weight(conn, before)
+
+
+def served_path(conn: psycopg.Connection[Any], k: int) -> LatencyPath:
+    """rerank() with the settings as shipped: what applications are served."""
+    return LatencyPath("served", lambda uid: _ids(timed_rerank(conn, uid, k)))
+
+
+def vector_path(conn: psycopg.Connection[Any], k: int) -> LatencyPath:
+    """rerank() with co-visitation off: the vector path the recall and app-side figures use."""
+    stack = contextlib.ExitStack()
+
+    def enter() -> None:
+        stack.enter_context(covisitation_off(conn))
+
+    return LatencyPath(
+        "vector", lambda uid: _ids(timed_rerank(conn, uid, k)), enter=enter, leave=stack.close
+    )
+
+
+def raw_hnsw_path(
+    conn: psycopg.Connection[Any], vectors: dict[int, np.ndarray], k: int, name: str = "raw_hnsw"
+) -> LatencyPath:
+    """The bare ANN query on the user's stored vector (conn from raw_connection): the floor
+    rerank() cannot go below, as it runs this search and more."""
+    return LatencyPath(name, lambda uid: timed_raw_hnsw(conn, vectors[uid], k))
+
+
+def _ids(timed: tuple[float, list[tuple]]) -> tuple[float, list[int]]:
+    return timed[0], [r[1] for r in timed[1]]
+
+
+@contextlib.contextmanager
+def raw_connection(
+    url: str, ef_search: int, exact: bool = False
+) -> Iterator[psycopg.Connection[Any]]:
+    """A connection for raw_hnsw_path with the hnsw settings rerank() uses (ef_search,
+    relaxed iterative scan) and sequential scans off, so the planner keeps the HNSW index
+    on small catalogs too; exact=True turns index scans off instead: the exact floor."""
+    with connect(url, "raw exact" if exact else "raw hnsw") as conn:
+        conn.execute(q("raw_hnsw_settings"), {"ef_search": ef_search})
+        if exact:
+            conn.execute(q("exact_scan_settings"))
+        yield conn
+
+
+def raw_plan_uses_index(conn: psycopg.Connection[Any], vec: np.ndarray, k: int) -> bool:
+    """Whether the raw query runs on the HNSW index (a small table may be scanned instead)."""
+    plan = "\n".join(r[0] for r in conn.execute(q("explain_raw_hnsw"), {"vec": vec, "k": k}))
+    return "Index Scan" in plan
+
+
+def stored_user_vectors(
+    conn: psycopg.Connection[Any], users: Sequence[int]
+) -> dict[int, np.ndarray]:
+    rows = conn.execute(q("stored_user_vectors"), {"ids": list(users)}).fetchall()
+    return {uid: np.asarray(vec, dtype=np.float32) for uid, vec in rows}
+
+
+def interleaved_latency(
+    paths: Sequence[LatencyPath],
+    users: Sequence[int],
+    n: int,
+    repeats: int,
+    progress: bool,
+    label: str,
+) -> tuple[dict[str, list[list[float]]], dict[str, dict[int, list[int]]]]:
+    """Each path timed `repeats` times over the same n calls (same users, same order),
+    interleaved: repetition 1 of every path, then repetition 2, and so on.
+
+    Drift in machine load then hits every path alike, so their ratios compare like with
+    like. Returns per path the seconds of each repetition and the last items per user.
+    """
     from tqdm import tqdm
 
-    for uid in users[: min(50, len(users))]:
-        timed_rerank(conn, uid, k)
-    lat: list[float] = []
-    results: dict[int, list[int]] = {}
-    for i in tqdm(range(n), desc=f"{label} rerank sequential", disable=not progress, leave=False):
-        uid = users[i % len(users)]
-        dt, rows = timed_rerank(conn, uid, k)
-        lat.append(dt)
-        results[uid] = [r[1] for r in rows]
+    lat: dict[str, list[list[float]]] = {p.name: [] for p in paths}
+    results: dict[str, dict[int, list[int]]] = {p.name: {} for p in paths}
+    names = "/".join(p.name for p in paths)
+    with tqdm(
+        total=repeats * len(paths) * n,
+        desc=f"{label} {names} x{repeats}",
+        disable=not progress,
+        leave=False,
+    ) as bar:
+        for rep in range(repeats):
+            for path in paths:
+                path.enter()
+                try:
+                    if rep == 0:
+                        for uid in users[: min(WARMUP_CALLS, len(users))]:
+                            path.call(uid)
+                    xs = []
+                    for i in range(n):
+                        uid = users[i % len(users)]
+                        dt, ids = path.call(uid)
+                        xs.append(dt)
+                        results[path.name][uid] = ids
+                    bar.update(n)
+                finally:
+                    path.leave()
+                lat[path.name].append(xs)
     return lat, results
 
 
+# result key prefix per sequential path: "served" keeps the historical rerank_* keys
+PATH_PREFIX = {"served": "rerank", "vector": "vector", "raw_hnsw": "raw_hnsw", "exact": "exact"}
+
+
+def latency_figures(lat: dict[str, list[list[float]]]) -> dict[str, Any]:
+    """p50/p95/p99 per path (median over repetitions), calls, and each repetition's figures."""
+    out: dict[str, Any] = {}
+    for name, reps in lat.items():
+        prefix = PATH_PREFIX.get(name, name)
+        out.update(latency_summary(reps, prefix))
+        out[f"{prefix}_queries"] = sum(len(r) for r in reps)
+    out["repeats"] = max((len(r) for r in lat.values()), default=0)
+    out["latency_by_repetition_ms"] = {
+        name: [[percentile_ms(r, p) for p in (50, 95, 99)] for r in reps]
+        for name, reps in lat.items()
+    }
+    return out
+
+
 def select1_latency(conn: psycopg.Connection[Any], n: int = 1000) -> list[float]:
+    """SELECT 1 round trips: the floor any one-statement call pays on this connection."""
     lat = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -116,9 +274,9 @@ def recall_and_exact(
 ) -> dict[str, Any]:
     """Recall@k of rerank() against exact search with the same exclusions and filters.
 
-    Run with popularity_weight = diversity_penalty = freshness_weight = 0 so rerank()'s
-    order is pure cosine similarity: any difference from the exact top k is then the
-    approximate (HNSW) candidate search, nothing else.
+    Run on the vector path with popularity_weight = diversity_penalty = freshness_weight
+    = 0 (and covisit_weight = 0) so rerank()'s order is pure cosine similarity: any
+    difference from the exact top k is then the approximate (HNSW) candidate search.
     """
     from tqdm import tqdm
 

@@ -1,19 +1,41 @@
-"""The machine and server a bench ran on, so its figures can be read in context."""
+"""The machine, server and code a bench ran on, so its figures can be read in context."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from recdb.tools.bench.db import connect, q
 
+_REPO = Path(__file__).resolve().parents[3]  # the checkout, when run from one
 
-def machine_info(url: str) -> dict[str, Any]:
+
+def git_commit() -> str | None:
+    """`git rev-parse --short HEAD` of the checkout the bench runs from (None when it is
+    not a git checkout, e.g. an installed wheel, or git is missing)."""
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        done = subprocess.run(
+            ["git", "-C", str(_REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    return None
+
+
+def machine_info() -> dict[str, Any]:
+    """The host and the code, before anything runs (load average at the start)."""
     info: dict[str, Any] = {
+        "commit": git_commit(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
@@ -34,6 +56,13 @@ def machine_info(url: str) -> dict[str, Any]:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.is_available()
+    return info
+
+
+def server_info(url: str) -> dict[str, Any]:
+    """PostgreSQL, pgvector and the settings that move the figures (url: a bench database,
+    where the vector extension is installed)."""
+    info: dict[str, Any] = {}
     with connect(url, "machine") as conn, conn.cursor() as cur:
         row = cur.execute(q("server_info")).fetchone()
         assert row is not None and cur.description is not None

@@ -6,6 +6,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from recdb.tools.bench.config import ML100K
+
+NAMED_SIZES = (ML100K,)
+
 
 def parse_ints(text: str) -> list[int]:
     """'10000,100k, 1m' -> [10000, 100000, 1000000]; positive integers only."""
@@ -28,6 +32,37 @@ def parse_ints(text: str) -> list[int]:
     return out
 
 
+def parse_sizes(text: str) -> list[int | str]:
+    """'ml100k,10k,100000' -> ['ml100k', 10000, 100000]: catalog sizes plus named data sets."""
+    out: list[int | str] = []
+    for part in str(text).split(","):
+        name = part.strip().lower()
+        if name in NAMED_SIZES:
+            out.append(name)
+        elif name:
+            out.extend(parse_ints(name))
+    if not out:
+        raise ValueError(f"expected a comma-separated list of sizes, got {text!r}")
+    return out
+
+
+def parse_floats(text: str) -> list[float]:
+    """'50, 1000,3k' -> [50.0, 1000.0, 3000.0]; positive numbers only."""
+    out = []
+    for part in str(text).replace("_", "").split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        mult = 1000.0 if part.endswith("k") else 1.0
+        value = float(part.removesuffix("k")) * mult
+        if not value > 0:
+            raise ValueError(f"expected positive numbers, got {text!r}")
+        out.append(value)
+    if not out:
+        raise ValueError(f"expected a comma-separated list of numbers, got {text!r}")
+    return out
+
+
 def percentile(values: Sequence[float], p: float, scale: float = 1.0) -> float | None:
     """The p-th percentile of `values` times `scale`, to 3 decimals (None for no samples)."""
     if not len(values):
@@ -38,6 +73,21 @@ def percentile(values: Sequence[float], p: float, scale: float = 1.0) -> float |
 def percentile_ms(seconds: Sequence[float], p: float) -> float | None:
     """The p-th percentile of durations in seconds, in ms (None for no samples)."""
     return percentile(seconds, p, scale=1000.0)
+
+
+def median_percentile_ms(reps: Sequence[Sequence[float]], p: float) -> float | None:
+    """The median over repetitions of each repetition's p-th percentile, in ms.
+
+    One slow stretch (a checkpoint, a noisy neighbour) moves one repetition's tail, not
+    the reported figure; pooling the samples instead would let it set the p99.
+    """
+    per_rep = [x for x in (percentile_ms(r, p) for r in reps) if x is not None]
+    return round(float(np.median(per_rep)), 3) if per_rep else None
+
+
+def latency_summary(reps: Sequence[Sequence[float]], prefix: str) -> dict[str, float | None]:
+    """{prefix}_p50_ms/_p95_ms/_p99_ms, each the median over repetitions."""
+    return {f"{prefix}_p{p}_ms": median_percentile_ms(reps, p) for p in (50, 95, 99)}
 
 
 def mean(values: Sequence[float], digits: int = 4) -> float | None:
