@@ -142,6 +142,7 @@ def tiny_result(server_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
         recall_queries=20,
         app_queries=20,
         event_rates=[50, 200],
+        refresh_rates=[200],
         freshness_duration=1.0,
         zero_lag_trials=5,
         ingest_events=100,
@@ -208,6 +209,10 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
     for run in fr["by_rate"].values():
         assert run["events_sent"] > 0 and run["events_not_reflected"] == 0
         assert run["worker_p99_ms"] is not None and run["zero_lag_fraction"] == 1.0
+    busy = fr["by_rate"]["200"]["during_refresh"]  # the same load beside the refreshes
+    assert busy["events_sent"] > 0 and busy["events_not_reflected"] == 0
+    assert busy["refresh_s"] > 0 and set(busy["refresh_rows"]) >= {"refresh_neighbors"}
+    assert "during_refresh" not in fr["by_rate"]["50"]
     assert set(r["ingest"]) >= {
         "events_per_s_with_triggers",
         "events_per_s_plain",
@@ -234,8 +239,8 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
         "served rerank p99 @100k / raw HNSW p99 @100k",
         "recall_at_20 @100k",
         "4 clients p99 / sequential p99 @100k",
-        "worker_p99_ms @1000 ev/s",
-        "worker_p99_ms @3000 ev/s",
+        "worker_p99_ms @1000 ev/s (refreshes running)",
+        "worker_p99_ms @3000 ev/s (refreshes running)",
     ):
         assert got[name]["measured"] is None and got[name]["met"] is None, name
 
@@ -251,15 +256,19 @@ def test_targets_read_the_headline_size_rate_and_clients() -> None:
             }
         },
         "freshness": {
-            "by_rate": {"1000": {"worker_p99_ms": 300.0}, "3000": {"worker_p99_ms": 900.0}}
+            "by_rate": {
+                "1000": {"worker_p99_ms": 100.0, "during_refresh": {"worker_p99_ms": 300.0}},
+                "3000": {"worker_p99_ms": 700.0, "during_refresh": {"worker_p99_ms": 900.0}},
+            }
         },
     }
     got = {t["name"]: (t["measured"], t["met"]) for t in bench.targets(result)}
     assert got["served rerank p99 @100k / raw HNSW p99 @100k"] == (1.2, True)
     assert got["recall_at_20 @100k"] == (0.96, True)
     assert got["4 clients p99 / sequential p99 @100k"] == (2.5, False)
-    assert got["worker_p99_ms @1000 ev/s"] == (300.0, False)
-    assert got["worker_p99_ms @3000 ev/s"] == (900.0, True)
+    # freshness is judged with the refreshes running
+    assert got["worker_p99_ms @1000 ev/s (refreshes running)"] == (300.0, False)
+    assert got["worker_p99_ms @3000 ev/s (refreshes running)"] == (900.0, True)
     assert got["trigger_overhead"] == (None, None)
 
 

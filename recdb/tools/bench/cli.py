@@ -67,6 +67,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     _option(
         parser,
+        "--refresh-rates",
+        default="1000,3000",
+        help="event rates run a second time while the maintenance refreshes (popularity,"
+        " co-visitation neighbours) run beside the worker (empty: none)",
+    )
+    _option(
+        parser,
         "--freshness-duration",
         type=float,
         default=10.0,
@@ -151,6 +158,7 @@ def main(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         class_queries=args.class_queries,
         event_rates=parse_floats(args.event_rates),
+        refresh_rates=parse_floats(args.refresh_rates) if args.refresh_rates else [],
         freshness_duration=args.freshness_duration,
         seed=args.seed,
         dbname=args.bench_db,

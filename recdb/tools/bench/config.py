@@ -33,8 +33,8 @@ TARGETS: tuple[tuple[str, str, float], ...] = (
     ("served rerank p99 @ml100k heavy", "<=", 3.0),
     ("4 clients p99 / sequential p99 @100k", "<=", 2.0),
     ("trigger_overhead", "<=", 0.30),
-    ("worker_p99_ms @1000 ev/s", "<", 250.0),
-    ("worker_p99_ms @3000 ev/s", "<", 1000.0),
+    ("worker_p99_ms @1000 ev/s (refreshes running)", "<", 250.0),
+    ("worker_p99_ms @3000 ev/s (refreshes running)", "<", 1000.0),
     ("worker users_per_s (mean encoder)", ">=", 2000.0),
     ("zero_lag_fraction", ">=", 1.0),
 )
@@ -57,6 +57,8 @@ class BenchConfig:
     k: int = 20
     seed: int = 0
     event_rates: list[float] = field(default_factory=lambda: [50.0, 1000.0, 3000.0])
+    # rates run a second time while the maintenance refreshes run (the targets' figures)
+    refresh_rates: list[float] = field(default_factory=lambda: [1000.0, 3000.0])
     freshness_duration: float = 10.0  # seconds of steady load per event rate
     zero_lag_trials: int = 200  # per event rate
     ingest_events: int = 4000  # single-row inserts per table (half per round, 2 rounds)

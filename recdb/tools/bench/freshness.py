@@ -46,6 +46,15 @@ def freshness(
                 waited = wait_for_empty_user_queue(conn, timeout=120, interval=0.2) if i else 0.0
                 run = FreshnessRun(url, n_items, h, cfg, rate, cfg.zero_lag_trials).run()
                 run["waited_for_empty_queue_s"] = round(waited, 2)
+                if rate in cfg.refresh_rates:
+                    # The same load while the maintenance refreshes run, as they do on the
+                    # worker's schedule: what freshness is when they coincide.
+                    wait_for_empty_user_queue(conn, timeout=120, interval=0.2)
+                    with RefreshInBackground(url) as refresh:
+                        busy = FreshnessRun(url, n_items, h, cfg, rate, 0).run()
+                    busy["refresh_s"] = refresh.seconds
+                    busy["refresh_rows"] = refresh.done
+                    run["during_refresh"] = busy
                 by_rate[rate_key(rate)] = run
     finally:
         worker.stop()
@@ -59,6 +68,32 @@ def freshness(
         "worker_mode": cfg.worker_mode,
         "duration_s": cfg.freshness_duration,
     }
+
+
+class RefreshInBackground:
+    """The worker's maintenance jobs (popularity, co-visitation neighbours, retention) on a
+    connection of their own, started on entry; exit waits for them."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seconds: float | None = None
+        self.done: dict[str, int] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from recdb.worker.maintenance import run_jobs
+
+        t0 = time.perf_counter()
+        with connect(self.url, "refresh") as conn:
+            self.done = run_jobs(conn)
+        self.seconds = round(time.perf_counter() - t0, 2)
+
+    def __enter__(self) -> RefreshInBackground:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join(timeout=600)
 
 
 class FreshnessRun:
