@@ -30,8 +30,9 @@ lint: setup
 eval: setup
 	$(VENV)/bin/recdb eval --json eval.json --plot eval.png
 
-bench: setup
-	$(VENV)/bin/recdb bench --json bench.json
+bench: setup  # a full run, then the README's tables from it (commit both)
+	$(VENV)/bin/recdb bench --json docs/bench.json
+	$(VENV)/bin/python scripts/readme_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

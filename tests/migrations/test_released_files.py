@@ -24,6 +24,7 @@ RELEASED: dict[str, dict[str, str]] = {
             "c7a136ab9cca2be4fa1e33113e549c4da081c57da6a515242570e04c51c4d42b"
         ),
         "0005_hardening.py": "787e218d0a0cdf1e1d6bbb74fcba5c7da504ae29f83bfd46f22f72b1da9cfd1d",
+        "0006_served_path.py": "9b22f7759efab2302fdb7508745205def337e500e290de07a784b7964c83fbe8",
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -64,6 +65,11 @@ RELEASED: dict[str, dict[str, str]] = {
         "070_api.sql": "0cddb68c980a7a2155bc42d13e15123ad53f447a010496e180bd3f65e608fc49",
         "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
         "090_privileges.sql": "96cee60b52ba6a14547db72fc13424fcce195a11ac5a3ea0c93a3eca6c7ba8f6",
+    },
+    "sql/v0006": {
+        "down.sql": "8a801c2f7f12e40c1c1f7408bb7fd6dc66112b42f5a4d87a9e832e7dee30ace6",
+        "drop_replaced.sql": "7c24d5f999746878760dbc291e9eee500589bd264d84247d54d93b71ac73b2dc",
+        "served_path.sql": "a17cfce4695fb9eb15de11fda0e5dc6ed91edde159e8d159e06bf370dfa296fb",
     },
 }
 

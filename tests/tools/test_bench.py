@@ -213,6 +213,9 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
     assert busy["events_sent"] > 0 and busy["events_not_reflected"] == 0
     assert busy["refresh_s"] > 0 and set(busy["refresh_rows"]) >= {"refresh_neighbors"}
     assert "during_refresh" not in fr["by_rate"]["50"]
+    # DESIGN.md's top-level keys: the fastest rate here, beside the refreshes
+    assert fr["worker_p99_ms"] == busy["worker_p99_ms"]
+    assert fr["headline"] == "200 events/s, refreshes running"
     assert set(r["ingest"]) >= {
         "events_per_s_with_triggers",
         "events_per_s_plain",
