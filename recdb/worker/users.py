@@ -79,15 +79,35 @@ class DatabaseReader:
         return histories
 
     def _vectors(self, name: str, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, matrix) from an (item_id, vector) query. The rows stay plain tuples, read
-        column by column: tens of thousands a batch, a row object each (or zip(*rows))
-        costs as much as the query and cut users/s by up to a fifth."""
-        params = {"ids": item_ids.tolist()}
-        rows = fetch(self.conn, name, params, tuple_row, binary=True)
-        if not rows:
+        """(ids, matrix) from a packed (ids, vector_send bytes) query, in slices that keep
+        each packed value far below PostgreSQL's 1 GB limit."""
+        ids: list[np.ndarray] = []
+        mats: list[np.ndarray] = []
+        wanted = item_ids.tolist()
+        for start in range(0, len(wanted), PACKED_ITEMS):
+            row = fetch(
+                self.conn,
+                name,
+                {"ids": wanted[start : start + PACKED_ITEMS]},
+                tuple_row,
+                binary=True,
+            )[0]
+            if row[0]:
+                ids.append(np.asarray(row[0], dtype=np.int64))
+                mats.append(unpack_vectors(row[1], len(row[0])))
+        if not ids:
             return np.array([], dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
-        ids = np.array([item_id for item_id, _ in rows], dtype=np.int64)
-        return ids, np.stack([vector for _, vector in rows])
+        return np.concatenate(ids), np.concatenate(mats)
+
+
+# Items per packed read: 50,000 x 384 float4 = 77 MB per value.
+PACKED_ITEMS = 50_000
+
+
+def unpack_vectors(packed: bytes, n: int) -> np.ndarray:
+    """n pgvector binary values (vector_send) end to end -> (n, dim) float32."""
+    raw = np.frombuffer(packed, dtype=np.uint8).reshape(n, -1)
+    return raw[:, 4:].copy().view(">f4").astype(np.float32)
 
 
 class UserWriter:

@@ -14,10 +14,12 @@ RETURN kind_weight::float8
            ELSE (coalesce(value, value_center) - value_center)::float8 / value_scale END
     -- Past 40 half-lives (< 1e-12) an event weighs nothing: keeps power() and the
     -- float4 products in scale() clear of underflow errors for very old events.
+    -- date_part, not extract: extract() returns numeric, and numeric arithmetic on every
+    -- event was a third of the worker's user batch.
     * CASE WHEN half_life IS NULL THEN 1.0
-           WHEN extract(epoch FROM age) > 40 * greatest(extract(epoch FROM half_life), 1) THEN 0.0
-           ELSE power(0.5::float8, greatest(extract(epoch FROM age), 0)::float8
-                                   / greatest(extract(epoch FROM half_life), 1)::float8) END;
+           WHEN date_part('epoch', age) > 40 * greatest(date_part('epoch', half_life), 1) THEN 0.0
+           ELSE power(0.5::float8, greatest(date_part('epoch', age), 0)
+                                   / greatest(date_part('epoch', half_life), 1)) END;
 
 -- Scalar times vector (pgvector has only element-wise products).
 -- These two RETURN-bodied functions bind every reference when created, so a caller's

@@ -115,7 +115,11 @@ JOIN recdb.event_kinds k ON k.kind = h.kind
 GROUP BY u.ord
 
 -- name: item_vectors
-SELECT item_id, embedding FROM recdb.items
+-- Packed: one row, the ids and their vectors' binary forms end to end (vector_send: a
+-- 4-byte header, then big-endian float4s), read as one numpy buffer. A row per item cost
+-- a Python object each: tens of thousands a batch on a large catalogue.
+SELECT array_agg(item_id) AS ids, string_agg(vector_send(embedding), ''::bytea) AS packed
+FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 
 -- name: user_sequences
@@ -141,7 +145,9 @@ CROSS JOIN LATERAL (
 GROUP BY u.ord
 
 -- name: item_text_vectors
-SELECT item_id, text_embedding FROM recdb.items
+-- Packed as item_vectors.
+SELECT array_agg(item_id) AS ids, string_agg(vector_send(text_embedding), ''::bytea) AS packed
+FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND text_embedding IS NOT NULL
 
 -- name: item_titles
