@@ -154,8 +154,8 @@ BEGIN
     IF vote_ids IS NOT NULL THEN
         -- Items co-consumed with the user's recent positive ones join the nearest
         -- neighbours: the most voted that pass the same filters, read in vote order.
-        -- Without a filter nearly every voted item qualifies: look at the 2 * pool_size
-        -- most voted (cheap hashed checks first), not all of them.
+        -- The cheap hashed checks run on every voted item; the row lookup only until
+        -- pool_size pass (OFFSET 0 keeps it above the sort, evaluated lazily).
         pool := pool || ARRAY(
             SELECT v.item_id
             FROM (SELECT c.item_id, c.ord
@@ -163,7 +163,7 @@ BEGIN
                   WHERE c.item_id NOT IN (SELECT unnest(seen))
                     AND c.item_id NOT IN (SELECT unnest(pool))
                   ORDER BY c.ord
-                  LIMIT CASE WHEN filter IS NULL THEN 2 * pool_size END) v
+                  OFFSET 0) v
             WHERE EXISTS (SELECT 1 FROM recdb.items i
                           WHERE i.item_id = v.item_id AND i.embedding IS NOT NULL
                             AND i.available AND (filter IS NULL OR i.attrs @> filter))
