@@ -71,6 +71,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "drop_replaced.sql": "7c24d5f999746878760dbc291e9eee500589bd264d84247d54d93b71ac73b2dc",
         "served_path.sql": "a17cfce4695fb9eb15de11fda0e5dc6ed91edde159e8d159e06bf370dfa296fb",
     },
+    "sql/v0006/functions": {
+        "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "3e4e7fcd1171f66835ff2a6d04adc18f76f1cd38bb6138bf1b69eb291c754829",
+        "050_maintenance.sql": "0f76fcefbe8626cc61f439818c7233411d09c37791dd48a594c5595aa176d503",
+        "055_privacy.sql": "0766a9bcb255155cedb9343aa4261cdd9e9479eccfec049f307551f111449137",
+        "060_ranking.sql": "6fb429d35523bb4d9a96dfbf380ca042653bb14e49581dd5b6493ac2b21dc99c",
+        "070_api.sql": "7a2fe824c8574761e9dcea8c8bd8266f79bc418c2fc2074a66472f21712be3d0",
+        "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
+        "090_privileges.sql": "fde7fae89262e487bb5fdf867eb990202aea594c4c467fe04f85775c1803f934",
+    },
 }
 
 MESSAGE = "released migrations never change; add a new revision"
