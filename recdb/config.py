@@ -32,6 +32,9 @@ WORKER_LOCK_DEFER_S = 1.0
 # rows go back to the other workers.
 WORKER_CLAIM_TIMEOUT_S = 120.0
 
+# recdb import: rows per chunk, each one transaction with its ledger row.
+IMPORT_CHUNK_ROWS = 10_000
+
 # recdb train: 15 minutes is the promise for ML-100K on 2 CPU cores; stop early enough to
 # store the model.
 TRAIN_TIME_BUDGET_S = 840.0

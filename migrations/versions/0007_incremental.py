@@ -1,6 +1,10 @@
-"""Costs that grow with what changed: incremental maintenance and the import ledger.
+"""Costs that grow with what changed: incremental co-visitation and the import ledger.
 
-(Work in progress in this session; frozen when released.)
+Schema: covisit_user_items / covisit_counts / covisit_pairs / covisit_runner_up (the
+counts behind the co-visitation cosine, kept between runs), covisit_queue (users whose
+vectors the worker rewrote), covisit_state, recdb.imports (the `recdb import` ledger).
+Functions: sync_covisitation() applies only the changed users; refresh_neighbors() is the
+full rebuild; forget_user() subtracts the erased user at once.
 
 Revision ID: 0007
 Revises: 0006

@@ -21,8 +21,11 @@ from recdb.cli.options import add_common_options, add_option, apply_common_optio
 COMMANDS: list[tuple[str, str, str]] = [
     ("worker", "recdb.cli.worker", "encode queued items and users (LISTEN/NOTIFY + polling)"),
     ("load", "recdb.cli.load", "bulk-load a dataset (movielens)"),
+    ("import", "recdb.cli.imports", "load your own items or events: CSV, JSONL, Parquet"),
     ("train", "recdb.cli.train", "train the sequence user encoder on the events, store it"),
+    ("refresh", "recdb.cli.refresh", "maintenance now: popularity, co-visitation, retention"),
     ("systemd-unit", "recdb.cli.systemd", "print a systemd unit for the worker"),
+    ("serve", "recdb.cli.serve", "read-only dashboard and /metrics (127.0.0.1:8700)"),
     ("demo", "recdb.tools.demo", "the main job: MovieLens-100K end to end on the embedded default"),
     ("eval", "recdb.tools.eval.cli", "offline quality through rerank(): HR/NDCG/MRR@10, coverage"),
     ("bench", "recdb.tools.bench.cli", "performance figures in one run"),

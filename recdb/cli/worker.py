@@ -66,6 +66,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="seconds between maintenance runs (popularity, co-visitation, retention),"
         " in a thread of their own",
     )
+    add_option(
+        parser,
+        "--metrics-port",
+        type=int,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
+    )
+    add_option(
+        parser,
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics server binds (0.0.0.0: every interface)",
+    )
 
 
 def install_signal_handlers(worker: Worker) -> None:
@@ -114,6 +126,10 @@ def main(args: argparse.Namespace) -> int:
         watchdog()
 
     worker.add_batch_hook(on_batch)
+    if args.metrics_port:
+        from recdb.metrics import serve_worker_metrics
+
+        serve_worker_metrics(worker, args.metrics_port, args.metrics_host)
     log.info(
         "worker %s starting (device=%s, user encoder=%s, once=%s)",
         cfg.worker_id,

@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -52,6 +53,7 @@ class Worker:
         self._listener: psycopg.Connection[Any] | None = None
         self._last_heartbeat = 0.0
         self._on_batch: list[Any] = []  # callables(stats), e.g. the systemd watchdog ping
+        self._observers: list[Callable[[str, float], None]] = []  # the metrics' histogram
         self._once = False
         self._models = ModelSync(self.config)
         self._maintenance_stop = threading.Event()
@@ -79,6 +81,11 @@ class Worker:
         """Call ``hook(stats)`` after every batch and every idle wait slice (watchdogs,
         progress marks)."""
         self._on_batch.append(hook)
+
+    def add_batch_observer(self, observer: Callable[[str, float], None]) -> None:
+        """Call ``observer(kind, seconds)`` after each item or user batch that did work
+        (kind "items" or "users"; the batch duration histogram of /metrics)."""
+        self._observers.append(observer)
 
     @property
     def text_encoder(self) -> Any:
@@ -193,8 +200,8 @@ class Worker:
         while not self.stopping:
             # One batch of each queue per turn: neither starves the other (a re-queued
             # catalogue after an activation does not hold back users, nor the reverse).
-            did_items = self.process_items()
-            did_users = not self.stopping and self.process_users()
+            did_items = self._timed(ITEMS.kind, self.process_items)
+            did_users = not self.stopping and self._timed(USERS.kind, self.process_users)
             if did_items or did_users:
                 self._after_batch()
                 continue
@@ -217,6 +224,16 @@ class Worker:
         return self._user_queue.process(
             self._conn, self.config.user_batch_size, only, once=self._once
         )
+
+    def _timed(self, kind: str, process: Callable[[], bool]) -> bool:
+        """``process()`` (one batch); its duration goes to the observers when it did work."""
+        started = time.monotonic()
+        progressed = process()
+        if progressed:
+            seconds = time.monotonic() - started
+            for observe in self._observers:
+                observe(kind, seconds)
+        return progressed
 
     def _after_batch(self) -> None:
         self.stats.batches += 1

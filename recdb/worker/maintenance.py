@@ -1,5 +1,9 @@
 """Maintenance off the encoding path: popularity, co-visitation neighbours, retention.
 
+Co-visitation is incremental: each step applies the users whose vectors the worker
+rewrote since the last one (recdb.sync_covisitation), so its cost grows with what changed;
+the full rebuild runs the first time, when the knobs change, or on `recdb refresh --full`.
+
 Each job is its own short transaction on a connection of its own, in a background thread
 on the worker's popularity interval, so user and item batches never wait behind a
 rebuild (freshness under load depends on it). The interval counts from when any worker
@@ -28,15 +32,34 @@ log = logging.getLogger(__name__)
 
 # Events deleted per retention transaction: short enough never to hold locks for long.
 RETENTION_BATCH = 1000
+# Co-visitation queue rows (users) applied per transaction.
+COVISIT_BATCH = 200
 
 
-def run_jobs(conn: psycopg.Connection[Any], stopping: Any = lambda: False) -> dict[str, int]:
-    """Every maintenance job once, each in its own transaction; rows touched per job."""
+def run_jobs(
+    conn: psycopg.Connection[Any], stopping: Any = lambda: False, *, full: bool = False
+) -> dict[str, int]:
+    """Every maintenance job once, each step its own transaction; rows touched per job.
+
+    Co-visitation applies the users changed since the last run, COVISIT_BATCH per
+    transaction, until none are left (`full`: rebuilds everything instead).
+    """
     done: dict[str, int] = {}
-    for job in ("refresh_popularity", "refresh_neighbors"):
-        row = conn.execute(q(job)).fetchone()
+    row = conn.execute(q("refresh_popularity")).fetchone()
+    conn.commit()
+    done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
+    if full:
+        done["refresh_neighbors"] = int(conn.execute(q("refresh_neighbors")).fetchone()[0])
         conn.commit()
-        done[job] = int(row[0]) if row and row[0] is not None else 0
+    else:
+        users = 0
+        while not stopping():
+            n = int(conn.execute(q("sync_covisitation"), {"batch": COVISIT_BATCH}).fetchone()[0])
+            conn.commit()
+            users += n
+            if n < COVISIT_BATCH:
+                break
+        done["sync_covisitation"] = users
     expired = 0
     while not stopping():
         n = conn.execute(q("apply_retention"), {"batch": RETENTION_BATCH}).fetchone()[0]

@@ -8,7 +8,9 @@
 --   callers of the ranking functions (app, worker, readonly): rerank(), similar_items()
 --     and what they call: user_vector(), the rank_* internals, check_k(),
 --     event_weight(), scale(), recent_positive_items();
---   the worker, besides: refresh_popularity(), refresh_neighbors(), and enqueue_items()
+--   the worker, besides: refresh_popularity(), refresh_neighbors() (full rebuild),
+--     sync_covisitation() and what it calls (covisit_apply(), covisit_relist()), and
+--     enqueue_items()
 --     (it may write the item queue anyway; the app role queues only through the trigger);
 --   the worker, for maintenance: record_maintenance(), apply_retention() (DEFINER);
 --   the app: forget_user() (DEFINER: erasure without DELETE on users or queues);
@@ -31,6 +33,8 @@ GRANT EXECUTE ON FUNCTION
     TO recdb_app, recdb_worker, recdb_readonly;
 GRANT EXECUTE ON FUNCTION
     recdb.refresh_popularity(), recdb.refresh_neighbors(), recdb.enqueue_items(bigint[]),
+    recdb.sync_covisitation(integer), recdb.covisit_apply(bigint[]),
+    recdb.covisit_relist(bigint[]),
     recdb.record_maintenance(text, interval, bigint), recdb.apply_retention(integer)
     TO recdb_worker;
 -- Erasure on request is the application's call (it knows who asked).

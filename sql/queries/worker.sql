@@ -154,6 +154,10 @@ WHERE item_id = ANY (%(ids)s::bigint[]) AND text_embedding IS NOT NULL
 SELECT item_id, title FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 
 -- name: write_users
+-- The users also go to the co-visitation queue (maintenance applies their new sets).
+WITH queued AS (
+    INSERT INTO recdb.covisit_queue (user_id) SELECT unnest(%(ids)s::bigint[])
+)
 INSERT INTO recdb.users AS u
     (user_id, embedding, norm, encoded_through, last_event_at, event_count, encoder, encoded_at,
      encoded_snapshot)
@@ -218,8 +222,12 @@ SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_popularity'))
             THEN recdb.refresh_popularity() END AS refreshed
 
 -- name: refresh_neighbors
-SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_neighbors'))
-            THEN recdb.refresh_neighbors() END AS refreshed
+-- The full rebuild (`recdb refresh --full`); waits for a step in flight.
+SELECT recdb.refresh_neighbors()
+
+-- name: sync_covisitation
+-- One step of the co-visitation users changed since the last (0: none left).
+SELECT recdb.sync_covisitation(%(batch)s)
 
 -- name: apply_retention
 SELECT recdb.apply_retention(%(batch)s)

@@ -1,2 +1,2 @@
--- recdb 0007: placeholder (filled in this revision)
-SELECT 1;
+-- recdb 0007 down: the import ledger (imports.sql).
+DROP TABLE recdb.imports;

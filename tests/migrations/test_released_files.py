@@ -25,6 +25,7 @@ RELEASED: dict[str, dict[str, str]] = {
         ),
         "0005_hardening.py": "787e218d0a0cdf1e1d6bbb74fcba5c7da504ae29f83bfd46f22f72b1da9cfd1d",
         "0006_served_path.py": "9b22f7759efab2302fdb7508745205def337e500e290de07a784b7964c83fbe8",
+        "0007_incremental.py": "68b46e431ebc6c3031b3e77a0d9723238b0de81c60dd54148cb3a294270460dd",
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -70,6 +71,12 @@ RELEASED: dict[str, dict[str, str]] = {
         "down.sql": "8a801c2f7f12e40c1c1f7408bb7fd6dc66112b42f5a4d87a9e832e7dee30ace6",
         "drop_replaced.sql": "7c24d5f999746878760dbc291e9eee500589bd264d84247d54d93b71ac73b2dc",
         "served_path.sql": "a17cfce4695fb9eb15de11fda0e5dc6ed91edde159e8d159e06bf370dfa296fb",
+    },
+    "sql/v0007": {
+        "down.sql": "3a3b2aeb14fac068ecc8cddc652bac0e06094e7cae331d982ed4df24e0b40cfa",
+        "imports.sql": "bf0ad74a1e39074bdff38b60ed86bc0ef76a13ae00456c6fbdf615f87f1527f6",
+        "imports_down.sql": "04f73fa7be5f3efe5938091e3e8f1562684a32bd99741a438e41938de7c02cdd",
+        "maintenance.sql": "a9e1d858d70a9f6ddb0b80453392feee1f12864b46841d3e3ee5ddc222596047",
     },
     "sql/v0006/functions": {
         "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",

@@ -211,7 +211,7 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
         assert run["worker_p99_ms"] is not None and run["zero_lag_fraction"] == 1.0
     busy = fr["by_rate"]["200"]["during_refresh"]  # the same load beside the refreshes
     assert busy["events_sent"] > 0 and busy["events_not_reflected"] == 0
-    assert busy["refresh_s"] > 0 and set(busy["refresh_rows"]) >= {"refresh_neighbors"}
+    assert busy["refresh_s"] > 0 and set(busy["refresh_rows"]) >= {"sync_covisitation"}
     assert "during_refresh" not in fr["by_rate"]["50"]
     # DESIGN.md's top-level keys: the fastest rate here, beside the refreshes
     assert fr["worker_p99_ms"] == busy["worker_p99_ms"]

@@ -86,7 +86,7 @@ def _time_classes(url: str, cfg: BenchConfig, label: str) -> tuple[dict[str, Any
     out: dict[str, Any] = {"classes": {}}
     with connect(url, "measure") as conn:
         # Popularity and co-visitation neighbours as a running worker keeps them.
-        out["maintenance"] = run_jobs(conn)
+        out["maintenance"] = run_jobs(conn, full=True)
         conn.execute(q("analyze"))
         if is_superuser(conn):
             conn.execute(q("checkpoint"))

@@ -98,7 +98,7 @@ def bench_size(
     with connect(url, "measure") as conn:
         # Popularity and co-visitation neighbours as a running worker keeps them: the
         # served figures below are rerank() as shipped, co-visitation included.
-        out["maintenance"] = run_jobs(conn)
+        out["maintenance"] = run_jobs(conn, full=True)
         conn.execute(q("analyze"))
         if is_superuser(conn):
             conn.execute(q("checkpoint"))  # no checkpoint of the load lands inside the timings

@@ -1,0 +1,29 @@
+"""`recdb refresh [--full]`: run maintenance now (popularity, co-visitation, retention).
+
+Without --full, co-visitation applies only the users re-encoded since the last run (what
+the worker's maintenance thread does on its interval); --full rebuilds it from every
+event (after bulk deletes outside recdb, or to check the incremental state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from recdb.cli.options import add_option
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_option(parser, "--full", flag=True, help="rebuild co-visitation from every event")
+
+
+def main(args: argparse.Namespace) -> int:
+    from recdb.db import connection
+    from recdb.worker.maintenance import run_jobs
+
+    started = time.monotonic()
+    with connection(application_name="recdb refresh") as conn:
+        done = run_jobs(conn, full=args.full)
+    print(json.dumps({**done, "seconds": round(time.monotonic() - started, 3)}))
+    return 0
