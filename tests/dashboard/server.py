@@ -68,7 +68,7 @@ def start_serve(url: str, logs: Path, *args: str, timeout: float = 60.0) -> Serv
             if served.get("/metrics").status_code == 200:
                 return served
         except httpx.TransportError:
-            pass
+            pass  # not listening yet: sleep, then poll again
         time.sleep(0.2)
     served.stop()
     raise AssertionError(f"recdb serve did not answer within {timeout}s: {served.output()}")

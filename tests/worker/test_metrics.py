@@ -55,7 +55,7 @@ def wait_for(
             if ok(last):
                 return last
         except httpx.TransportError:
-            pass
+            pass  # not listening yet: sleep, then poll again
         time.sleep(0.2)
     raise AssertionError(f"metrics never got there; last scrape {last}; log {log.read_text()}")
 
