@@ -32,7 +32,9 @@ Event = tuple[Hashable, str, float | None, Any]  # (item_id, kind, value, timest
 ItemTable = Mapping[Hashable, np.ndarray] | tuple[Sequence[Hashable], np.ndarray]
 
 FORMAT = "recdb-seq"
-FORMAT_VERSION = 1
+# 2 adds the fold operator (recdb.sequence.fold); version 1 blobs still load (no fold).
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _MAGIC = b"RECDBSEQ"
 # Seconds between consecutive events: sessions (minutes) vs revisits (days) behave differently.
 GAP_BINS: tuple[float, ...] = (60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400)
@@ -345,8 +347,11 @@ class TrainedModel:
         warm_ids: Sequence[int],
         kinds: Sequence[str],
         metrics: Mapping[str, Any] | None = None,
+        fold: np.ndarray | None = None,
     ) -> None:
         self.net = net.eval()
+        # [a, b_0, ..., b_{J-1}]: how rerank() folds unseen events (recdb.sequence.fold).
+        self.fold = None if fold is None else np.asarray(fold, dtype=np.float32)
         self.cfg = cfg
         self.text_dim = int(text_dim)
         self.warm_ids = np.asarray(warm_ids, dtype=np.int64)
@@ -457,6 +462,8 @@ class TrainedModel:
         """Deterministic blob: same weights/config/maps -> same bytes (safe to diff and hash)."""
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
         state["__warm_ids__"] = torch.from_numpy(self.warm_ids.copy())
+        if self.fold is not None:
+            state["__fold__"] = torch.from_numpy(self.fold.copy())
         tensors, blobs, offset = [], [], 0
         for name in sorted(state):
             t = state[name]
@@ -495,7 +502,7 @@ class TrainedModel:
         (n,) = struct.unpack_from("<Q", data, len(_MAGIC))
         start = len(_MAGIC) + 8
         header = json.loads(data[start : start + n])
-        if header.get("format") != FORMAT or header.get("version") != FORMAT_VERSION:
+        if header.get("format") != FORMAT or header.get("version") not in _READABLE_VERSIONS:
             raise ValueError(f"unsupported model format {header.get('format')!r}")
         base = start + n
         state: dict[str, torch.Tensor] = {}
@@ -505,7 +512,11 @@ class TrainedModel:
             state[t["name"]] = torch.from_numpy(arr)
         cfg = TrainConfig.from_json(header["config"])
         warm = state.pop("__warm_ids__").numpy()
+        fold = state.pop("__fold__", None)
         vocab = Vocab(tuple(header["kinds"]), cfg.value_bins)
         net = SequenceNet(cfg, header["text_dim"], len(warm), vocab)
         net.load_state_dict(state, strict=True)
-        return cls(net.to(device), cfg, header["text_dim"], warm, vocab.kinds, header["metrics"])
+        return cls(
+            net.to(device), cfg, header["text_dim"], warm, vocab.kinds, header["metrics"],
+            None if fold is None else fold.numpy(),
+        )  # fmt: skip

@@ -40,6 +40,7 @@ def save(conn: psycopg.Connection[Any], model: TrainedModel, trained_through: in
             "dim": model.dim,
             "trained_through": int(trained_through),
             "blob": blob,
+            "fold_weights": None if model.fold is None else [float(w) for w in model.fold],
         },
     ).fetchone()
     assert row is not None

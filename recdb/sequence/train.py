@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from recdb.encoders.text import resolve_device
+from recdb.sequence.fold import fit_fold
 from recdb.sequence.model import (
     Event,
     Featurized,
@@ -287,7 +288,14 @@ def train(
         "train_targets": n_tgt,
         "history": history,
     }
-    return TrainedModel(net, cfg, text.shape[1], warm, vocab.kinds, metrics)
+    model = TrainedModel(net, cfg, text.shape[1], warm, vocab.kinds, metrics)
+    t0 = time.perf_counter()
+    with _reproducible(cfg.seed, device, cfg.threads):
+        model.fold = fit_fold(model, sequences, (ids, text), seed=cfg.seed)
+    model.metrics["fold_seconds"] = round(time.perf_counter() - t0, 2)
+    if model.fold is not None:
+        model.metrics["fold_weights"] = [round(float(w), 4) for w in model.fold]
+    return model
 
 
 def _step_loss(

@@ -1,5 +1,6 @@
 """Item batches: text vectors (reused while the text is unchanged), the active model's
-projection, and the write-back."""
+projection (and its "what follows this item" vectors for the zero-lag fold), and the
+write-back."""
 
 from __future__ import annotations
 
@@ -105,6 +106,14 @@ class ItemWriter:
                     "encoder": encoder,
                 },
             )
+            if models.model is not None and models.model.fold is not None:
+                from recdb.sequence.fold import successor_vectors
+
+                nexts = flush_tiny(successor_vectors(models.model, item_ids, vectors))
+                conn.execute(
+                    q("write_item_next"),
+                    {"ids": item_ids, "vectors": list(nexts), "model_id": models.model_id},
+                )
         conn.execute(q("delete_items"), {"ids": done})
         self.stats.items_encoded += len(locked)
         return Done([r.item_id for r in locked], len(done))

@@ -1,4 +1,5 @@
-"""Maintenance off the encoding path: popularity, co-visitation neighbours, retention.
+"""Maintenance off the encoding path: popularity (and the content prior fitted on it),
+co-visitation neighbours, retention.
 
 Co-visitation is incremental: each step applies the users whose vectors the worker
 rewrote since the last one (recdb.sync_covisitation), so its cost grows with what changed;
@@ -25,6 +26,7 @@ from typing import Any
 import psycopg
 
 from recdb import db
+from recdb.worker import content_prior
 from recdb.worker.config import WorkerConfig
 from recdb.worker.sql import q
 
@@ -48,6 +50,8 @@ def run_jobs(
     row = conn.execute(q("refresh_popularity")).fetchone()
     conn.commit()
     done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
+    if row and row[0] is not None:  # this worker refreshed: the prior follows the scores
+        done["content_prior"] = content_prior.refit(conn)
     if full:
         done["refresh_neighbors"] = int(conn.execute(q("refresh_neighbors")).fetchone()[0])
         conn.commit()

@@ -45,8 +45,11 @@ BEGIN
     WHERE e.occurred_at > ref - 20 * hl
     GROUP BY e.item_id;
 
-    DELETE FROM recdb.item_popularity p
-    WHERE NOT EXISTS (SELECT 1 FROM recdb_popularity_tmp t WHERE t.item_id = p.item_id);
+    -- An item whose events all left the window keeps a zero row: "no row" means nobody
+    -- ever interacted with it, which is when the content prior (rank_pool) stands in.
+    UPDATE recdb.item_popularity p SET raw = 0, score = 0, refreshed_at = now()
+    WHERE p.score <> 0
+      AND NOT EXISTS (SELECT 1 FROM recdb_popularity_tmp t WHERE t.item_id = p.item_id);
 
     INSERT INTO recdb.item_popularity AS p (item_id, raw, score, refreshed_at)
     SELECT t.item_id, t.raw, t.raw / nullif(max(t.raw) OVER (), 0), now()

@@ -48,7 +48,18 @@ BEGIN ATOMIC
     WITH s AS MATERIALIZED (
         SELECT st.explain_history, st.covisit_history, st.popularity_weight,
                st.covisit_weight, st.freshness_weight, st.freshness_half_life,
-               st.diversity_penalty FROM recdb.settings st LIMIT 1),
+               st.diversity_penalty, st.content_prior_weight,
+               least(floor(p_limit * st.explore_share),
+                     greatest(p_limit - st.explore_after, 0)) AS explore
+        FROM recdb.settings st LIMIT 1),
+    -- The content prior (recdb.content_prior), when it was fitted in the space now served
+    -- and has a weight: what an item nobody has interacted with yet is predicted to be
+    -- worth from its vector alone.
+    cp AS MATERIALIZED (
+        SELECT c.weights, c.bias FROM recdb.content_prior c, s
+        WHERE s.content_prior_weight <> 0
+          AND c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
+    ),
     pool AS MATERIALIZED (
         SELECT t.item_id, t.ord FROM unnest(p_pool) WITH ORDINALITY AS t(item_id, ord)
     ),
@@ -72,6 +83,10 @@ BEGIN ATOMIC
                (i.embedding IS NOT NULL) AS ranked,
                (1.0 - (i.embedding <=> p_embedding))
                  + s.popularity_weight * coalesce(pop.score, 0)
+                 + CASE WHEN pop.item_id IS NOT NULL OR cp.bias IS NULL THEN 0.0
+                        ELSE s.content_prior_weight * least(1.0, greatest(0.0,
+                                 cp.bias - (i.embedding <#> cp.weights)))
+                   END
                  + s.covisit_weight * coalesce(
                        c.votes / nullif((SELECT max(cm.votes) FROM covis cm), 0), 0)
                  + CASE WHEN s.freshness_weight = 0 THEN 0.0
@@ -80,12 +95,14 @@ BEGIN ATOMIC
                             / greatest(extract(epoch FROM s.freshness_half_life), 1)::float8))
                    END
                  AS base,
-               (i.item_id IS NULL) AS unknown
+               (i.item_id IS NULL) AS unknown,
+               (i.embedding IS NOT NULL AND pop.item_id IS NULL) AS brand_new
         FROM pool p
         CROSS JOIN s
         LEFT JOIN recdb.items i ON i.item_id = p.item_id
         LEFT JOIN recdb.item_popularity pop ON pop.item_id = p.item_id
         LEFT JOIN covis c ON c.item_id = p.item_id
+        LEFT JOIN cp ON true
     ),
     explained AS (
         SELECT sc.*, b.item_id AS because, b.title AS because_title
@@ -105,6 +122,24 @@ BEGIN ATOMIC
                                                   ORDER BY x.base DESC, x.item_id) - 1)
                END AS final
         FROM explained x
+    ),
+    -- Exploration: the explore_share x p_limit (rounded down, at most p_limit minus
+    -- explore_after) best-scored brand-new items (nobody has interacted with them yet)
+    -- are kept in the results whatever their rank; the other slots go to the best of the
+    -- rest. Everything is listed by score.
+    reserved AS (
+        SELECT d.*,
+               d.brand_new AND row_number() OVER (PARTITION BY d.brand_new
+                                                 ORDER BY d.final DESC, d.item_id)
+                               <= (SELECT s.explore FROM s) AS kept
+        FROM diversified d
+    ),
+    picked AS (
+        SELECT r.*,
+               row_number() OVER (PARTITION BY r.kept
+                                  ORDER BY r.ranked DESC, r.final DESC, r.ord) AS place,
+               count(*) FILTER (WHERE r.kept) OVER () AS n_kept
+        FROM reserved r
     )
     SELECT (row_number() OVER (ORDER BY d.ranked DESC, d.final DESC, d.ord))::integer,
            d.item_id,
@@ -113,32 +148,50 @@ BEGIN ATOMIC
            CASE WHEN d.unknown THEN 'unknown item'
                 WHEN NOT d.ranked THEN 'not embedded yet'
                 WHEN d.because IS NOT NULL THEN 'similar to ' || d.because_title
+                WHEN d.brand_new THEN 'new'
                 ELSE 'matches your interests' END,
            p_fresh
-    FROM diversified d
+    FROM picked d
+    WHERE d.kept OR d.place <= p_limit - d.n_kept
     ORDER BY 1
     LIMIT p_limit;
 END;
 
--- Cold-start order: decayed popularity, then newest; unknown ids last in pool order.
+-- Cold-start order: decayed popularity (for an item nobody has interacted with yet, the
+-- popularity the content prior predicts from its vector), then newest; unknown ids last
+-- in pool order.
 CREATE OR REPLACE FUNCTION recdb.rank_cold(
     p_pool bigint[], p_limit integer, p_fresh integer
 ) RETURNS TABLE (rank integer, item_id bigint, score double precision,
                  because_item_id bigint, reason text, fresh_events integer)
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE SET search_path = pg_catalog, @VEC@, pg_temp
 BEGIN ATOMIC
-    SELECT (row_number() OVER (ORDER BY (i.item_id IS NULL), coalesce(pop.score, 0) DESC,
-                                        i.created_at DESC, t.ord))::integer,
-           t.item_id,
-           coalesce(pop.score, 0)::float8,
+    WITH cp AS MATERIALIZED (
+        SELECT c.weights, c.bias FROM recdb.content_prior c, recdb.settings s
+        WHERE s.content_prior_weight <> 0
+          AND c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
+    ),
+    scored AS (
+        SELECT t.item_id, t.ord, i.item_id IS NULL AS unknown, i.created_at, pop.score AS own,
+               coalesce(pop.score,
+                        CASE WHEN i.embedding IS NULL OR cp.bias IS NULL THEN 0.0
+                             ELSE least(1.0, greatest(0.0, cp.bias - (i.embedding <#> cp.weights)))
+                        END, 0.0)::float8 AS score
+        FROM unnest(p_pool) WITH ORDINALITY AS t(item_id, ord)
+        LEFT JOIN recdb.items i ON i.item_id = t.item_id
+        LEFT JOIN recdb.item_popularity pop ON pop.item_id = t.item_id
+        LEFT JOIN cp ON true
+    )
+    SELECT (row_number() OVER (ORDER BY x.unknown, x.score DESC, x.created_at DESC,
+                                        x.ord))::integer,
+           x.item_id,
+           x.score,
            NULL::bigint,
-           CASE WHEN i.item_id IS NULL THEN 'unknown item'
-                WHEN pop.score > 0 THEN 'popular'
+           CASE WHEN x.unknown THEN 'unknown item'
+                WHEN x.own > 0 THEN 'popular'
                 ELSE 'new' END,
            p_fresh
-    FROM unnest(p_pool) WITH ORDINALITY AS t(item_id, ord)
-    LEFT JOIN recdb.items i ON i.item_id = t.item_id
-    LEFT JOIN recdb.item_popularity pop ON pop.item_id = t.item_id
+    FROM scored x
     ORDER BY 1
     LIMIT p_limit;
 END;

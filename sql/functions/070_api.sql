@@ -32,6 +32,7 @@ DECLARE
     covisit_hist integer;
     vote_ids bigint[];
     votes double precision[];
+    explore integer;
 BEGIN
     IF uid IS NULL THEN
         RAISE EXCEPTION 'rerank: user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -59,8 +60,9 @@ BEGIN
 
     SELECT v.embedding, v.fresh_events INTO u_vec, fresh FROM recdb.user_vector(uid) v;
     SELECT greatest(k * s.candidate_factor, k + 10), s.ef_search,
-           s.covisit_weight, s.covisit_history
-      INTO pool_size, pos, covisit_w, covisit_hist
+           s.covisit_weight, s.covisit_history,
+           least(floor(k * s.explore_share), greatest(k - s.explore_after, 0))::integer
+      INTO pool_size, pos, covisit_w, covisit_hist, explore
     FROM recdb.settings s;
     IF u_vec IS NOT NULL AND covisit_w <> 0 THEN
         -- Counted once: they join the pool (catalog mode) and score it (rank_pool).
@@ -169,6 +171,21 @@ BEGIN
                             AND i.available AND (filter IS NULL OR i.attrs @> filter))
             ORDER BY v.ord
             LIMIT pool_size);
+    END IF;
+    IF explore > 0 THEN
+        -- Exploration candidates: brand-new items (recdb.new_items, nobody has interacted
+        -- with them yet) by content prior, through its index; rank_pool() keeps the
+        -- explore best-scored of them for this user.
+        pool := pool || ARRAY(
+            SELECT n.item_id
+            FROM recdb.new_items n JOIN recdb.items i ON i.item_id = n.item_id
+            WHERE i.embedding IS NOT NULL AND i.available
+              AND (filter IS NULL OR i.attrs @> filter)
+              AND n.item_id NOT IN (SELECT unnest(seen))
+              AND n.item_id NOT IN (SELECT unnest(pool))
+              AND NOT EXISTS (SELECT 1 FROM recdb.item_popularity p WHERE p.item_id = n.item_id)
+            ORDER BY n.prior DESC, n.item_id
+            LIMIT explore * 10);
     END IF;
     RETURN QUERY SELECT * FROM recdb.rank_pool(uid, u_vec, pool, k, fresh, vote_ids, votes);
 END $$;

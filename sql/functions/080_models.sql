@@ -19,6 +19,9 @@ BEGIN
     UPDATE recdb.models SET active = false WHERE active AND model_id IS DISTINCT FROM p_model_id;
     UPDATE recdb.models SET active = true, activated_at = now()
     WHERE model_id = p_model_id AND NOT active;
+    -- What rerank() reads of the served model (its fold operator), in the same transaction.
+    UPDATE recdb.serving SET model_id = p_model_id,
+        fold_weights = (SELECT m.fold_weights FROM recdb.models m WHERE m.model_id = p_model_id);
     queued := recdb.enqueue_items(ARRAY(SELECT i.item_id FROM recdb.items i));
     PERFORM pg_catalog.pg_notify('recdb_work', 'model');
     RETURN queued;

@@ -3,7 +3,8 @@
 
 -- name: reset
 TRUNCATE recdb.events, recdb.users, recdb.user_queue, recdb.item_queue,
-         recdb.item_popularity, recdb.items, recdb.workers RESTART IDENTITY
+         recdb.item_popularity, recdb.item_next, recdb.new_items, recdb.items, recdb.workers
+         RESTART IDENTITY
 
 -- name: hnsw_indexes
 -- The catalog's HNSW index definitions, so a bulk load can drop them and rebuild them
@@ -273,3 +274,37 @@ SELECT current_setting('server_version') AS postgres,
        current_setting('jit') AS jit,
        current_setting('synchronous_commit') AS synchronous_commit,
        current_setting('max_connections') AS max_connections
+
+-- name: bench_fresh_events
+-- ml100k fold cost: n click events per user on items the user has not seen, committed
+-- while no worker runs (rerank() folds them).
+INSERT INTO recdb.events (user_id, item_id, kind)
+SELECT u.user_id, pick.item_id, 'click'
+FROM unnest(%(users)s::bigint[]) AS u(user_id)
+CROSS JOIN LATERAL (
+    SELECT i.item_id FROM recdb.items i
+    WHERE i.embedding IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM recdb.events e WHERE e.user_id = u.user_id AND e.item_id = i.item_id)
+    ORDER BY md5(i.item_id::text || u.user_id::text)
+    LIMIT %(n)s
+) pick
+
+-- name: bench_install_fold
+-- ml100k fold cost with a model's fold: what activate_model() installs for a model with a
+-- fold operator (weights and per-item "what follows" vectors; the cost does not depend
+-- on their values), without re-projecting the catalogue.
+UPDATE recdb.serving SET model_id = %(model_id)s, fold_weights = %(weights)s::real[]
+
+-- name: bench_install_next
+INSERT INTO recdb.item_next (item_id, model_id, embedding)
+SELECT i.item_id, %(model_id)s, i.embedding FROM recdb.items i WHERE i.embedding IS NOT NULL
+ON CONFLICT (item_id) DO NOTHING
+
+-- name: current_new_item_knobs
+SELECT content_prior_weight, explore_share FROM recdb.settings
+
+-- name: set_new_item_knobs
+-- The vector path turns the brand-new item terms off with co-visitation: the app-side
+-- emulation and the recall reference know neither.
+UPDATE recdb.settings SET content_prior_weight = %(content_prior_weight)s,
+                          explore_share = %(explore_share)s

@@ -19,3 +19,16 @@ SELECT DISTINCT encoder FROM recdb.items
 -- name: refresh_popularity_for_phase
 -- Decayed item popularity from the events loaded so far, before a phase is scored.
 SELECT recdb.refresh_popularity()
+
+-- name: rerank_candidates
+-- Candidates mode: the app's own list (here every new item) re-ordered for the user.
+SELECT item_id FROM rerank(%(user_id)s, k => %(k)s, candidates => %(candidates)s::bigint[])
+ORDER BY rank
+
+-- name: cold_item_events
+-- Events on the given items (the cold-item protocol holds every one of them out).
+SELECT count(*) FROM recdb.events WHERE item_id = ANY(%(items)s::bigint[])
+
+-- name: cold_text_vectors
+-- Every item's frozen text-encoder vector (the content baseline of the cold-item protocol).
+SELECT item_id, text_embedding FROM recdb.items WHERE text_embedding IS NOT NULL ORDER BY item_id

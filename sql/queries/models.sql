@@ -1,9 +1,11 @@
 -- Named queries of the model registry (recdb/sequence/registry.py, recdb train, the worker).
 
 -- name: insert_model
-INSERT INTO recdb.models (kind, config, metrics, text_dim, dim, trained_through, blob, sha256)
+-- fold_weights: the fold operator the blob holds, where rerank() reads it.
+INSERT INTO recdb.models (kind, config, metrics, text_dim, dim, trained_through, blob, sha256,
+                          fold_weights)
 VALUES ('sequence', %(config)s, %(metrics)s, %(text_dim)s, %(dim)s, %(trained_through)s,
-        %(blob)s, sha256(%(blob)s))
+        %(blob)s, sha256(%(blob)s), %(fold_weights)s::real[])
 RETURNING model_id
 
 -- name: active_model

@@ -46,6 +46,13 @@ FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[], %(text_vectors)b::vector[]
             %(text_keys)s::text[]) AS v(item_id, embedding, text_embedding, text_key)
 WHERE i.item_id = v.item_id
 
+-- name: write_item_next
+-- The served model's "what follows this item" vectors (its zero-lag fold reads them).
+INSERT INTO recdb.item_next AS n (item_id, model_id, embedding)
+SELECT v.item_id, %(model_id)s, v.embedding
+FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[]) AS v(item_id, embedding)
+ON CONFLICT (item_id) DO UPDATE SET model_id = excluded.model_id, embedding = excluded.embedding
+
 -- name: requeue_item_users
 -- A user's vector is built from item vectors: when those change, the user is stale.
 INSERT INTO recdb.user_queue (user_id)
@@ -263,3 +270,35 @@ SELECT CASE WHEN count(*) < 2 THEN 0.0
        END
 FROM recdb.maintenance m
 WHERE m.job IN ('popularity', 'neighbors')
+
+-- name: content_prior_sample
+-- What the content prior is fitted on (recdb/worker/content_prior.py): items with
+-- popularity of their own and a served vector, a uniform sample of at most %(limit)s
+-- (the fit's cost stays bounded on any catalogue), with the space they are served in.
+SELECT i.embedding, p.score, (SELECT m.model_id FROM recdb.models m WHERE m.active) AS model_id
+FROM recdb.item_popularity p JOIN recdb.items i ON i.item_id = p.item_id
+WHERE i.embedding IS NOT NULL
+ORDER BY md5(p.item_id::text || %(salt)s)
+LIMIT %(limit)s
+
+-- name: store_content_prior
+INSERT INTO recdb.content_prior AS c (id, model_id, weights, bias, ridge, items, fitted_at)
+VALUES (true, %(model_id)s, %(weights)s, %(bias)s, %(ridge)s, %(items)s, now())
+ON CONFLICT (id) DO UPDATE
+    SET model_id = excluded.model_id, weights = excluded.weights, bias = excluded.bias,
+        ridge = excluded.ridge, items = excluded.items, fitted_at = excluded.fitted_at
+
+-- name: clear_content_prior
+DELETE FROM recdb.content_prior
+
+-- name: refresh_new_items
+-- Items nobody has interacted with yet and their content prior (0 without one): what
+-- rerank() explores. Rebuilt with the prior, in its transaction.
+DELETE FROM recdb.new_items;
+INSERT INTO recdb.new_items (item_id, prior)
+SELECT i.item_id, coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
+FROM recdb.items i
+LEFT JOIN recdb.content_prior c
+       ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
+WHERE i.embedding IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM recdb.item_popularity p WHERE p.item_id = i.item_id)

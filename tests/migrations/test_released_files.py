@@ -90,6 +90,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
         "090_privileges.sql": "fde7fae89262e487bb5fdf867eb990202aea594c4c467fe04f85775c1803f934",
     },
+    "sql/v0007/functions": {
+        "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "3e4e7fcd1171f66835ff2a6d04adc18f76f1cd38bb6138bf1b69eb291c754829",
+        "050_maintenance.sql": "f775bc6a90544e249cd8440f7d84f4c32591a316e30b58db4bda4e6cf6eb0665",
+        "055_privacy.sql": "37be459ead769bc23216d82d046e5fd4e86e72197168736fc5a6aca22973cf00",
+        "060_ranking.sql": "6fb429d35523bb4d9a96dfbf380ca042653bb14e49581dd5b6493ac2b21dc99c",
+        "070_api.sql": "7a2fe824c8574761e9dcea8c8bd8266f79bc418c2fc2074a66472f21712be3d0",
+        "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
+        "090_privileges.sql": "6de3f381a868aa0bbf66759eec5aab9bcc46d5f604bee12f722a47d96d9b102b",
+    },
 }
 
 MESSAGE = "released migrations never change; add a new revision"

@@ -202,6 +202,13 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
             assert c[f"{key}_p50_ms"] > 0 and c[f"{key}_p99_ms"] > 0, (cls, key)
         assert c["exact_p50_ms"] > 0 and c["exact_p99_ms"] > 0
         assert c["rerank_queries"] == 20  # class_queries x repeats
+    fold = ml["fresh_fold"]  # the zero-lag fold's cost: none vs 3 unseen events, 2 algebras
+    assert fold["fresh_events"] == 3 and fold["users"] > 0
+    for name in ("none", "mean_fold", "model_fold"):
+        assert fold[name]["p50"] > 0 and fold[name]["p99"] >= fold[name]["p50"], name
+    assert fold["model_fold_p99_over_none_ms"] == pytest.approx(
+        fold["model_fold"]["p99"] - fold["none"]["p99"], abs=1e-3
+    )
 
     fr = r["freshness"]
     assert set(fr["by_rate"]) == {"50", "200"}

@@ -118,6 +118,8 @@ def test_bytes_round_trip_is_identical(trained: TrainedModel, data) -> None:
     assert again.to_bytes() == blob
     assert again.cfg == trained.cfg
     assert again.metrics["valid_hr@10"] == trained.metrics["valid_hr@10"]
+    assert trained.fold is not None  # the fold operator travels in the blob
+    np.testing.assert_array_equal(again.fold, trained.fold)
     np.testing.assert_array_equal(again.item_vectors(ids, text), trained.item_vectors(ids, text))
     vecs = trained.item_vectors(ids, text)
     hist = [walks[u] for u in sorted(walks)]
@@ -126,6 +128,11 @@ def test_bytes_round_trip_is_identical(trained: TrainedModel, data) -> None:
     )
     with pytest.raises(ValueError, match="not a recdb"):
         TrainedModel.from_bytes(b"garbage")
+    # a version-1 blob (before the fold existed) still loads, without a fold
+    old_model = TrainedModel(trained.net, trained.cfg, trained.text_dim, trained.warm_ids,
+                             trained.vocab.kinds)  # fmt: skip
+    v1 = old_model.to_bytes().replace(b'"version":2', b'"version":1', 1)
+    assert TrainedModel.from_bytes(v1).fold is None
 
 
 def test_same_seed_same_bytes_and_metrics(trained: TrainedModel, data) -> None:
@@ -134,7 +141,9 @@ def test_same_seed_same_bytes_and_metrics(trained: TrainedModel, data) -> None:
     valid = {u: w[-1][0] for u, w in walks.items()}
     again = train(seqs, valid, (ids, text), CFG, progress=False)
     assert again.to_bytes() == trained.to_bytes()
-    untimed = lambda m: {k: v for k, v in m.items() if k != "seconds_per_epoch"}  # noqa: E731
+    untimed = lambda m: {  # noqa: E731
+        k: v for k, v in m.items() if k not in ("seconds_per_epoch", "fold_seconds")
+    }
     assert untimed(again.metrics) == untimed(trained.metrics)  # incl. per-epoch loss/NDCG
     other = train(
         seqs, valid, (ids, text), dataclasses.replace(CFG, seed=1, epochs=2), progress=False

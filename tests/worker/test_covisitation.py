@@ -84,9 +84,12 @@ def test_incremental_maintenance_equals_a_full_rebuild(conn, db_url):
             )
         if round_no == 2:  # erasure subtracts the user at once, without a worker
             conn.execute("SELECT recdb.forget_user(3)")
-            assert conn.execute(
-                "SELECT count(*) FROM recdb.covisit_user_items WHERE user_id = 3"
-            ).fetchone()[0] == 0
+            assert (
+                conn.execute(
+                    "SELECT count(*) FROM recdb.covisit_user_items WHERE user_id = 3"
+                ).fetchone()[0]
+                == 0
+            )
         _encode(db_url)
         assert conn.execute("SELECT count(*) FROM recdb.covisit_queue").fetchone()[0] == 0
         incremental = _state(conn)

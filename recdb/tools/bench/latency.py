@@ -71,13 +71,20 @@ def set_covisit_weight(conn: psycopg.Connection[Any], weight: float) -> None:
 
 @contextlib.contextmanager
 def covisitation_off(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    """covisit_weight = 0 inside, the previous weight restored after (errors included)."""
+    """The vector path inside: covisit_weight = 0, and no content prior or exploration for
+    brand-new items (terms the app-side emulation does not have); restored after (errors
+    included)."""
     before = covisit_weight(conn)
+    prior, share = conn.execute(q("current_new_item_knobs")).fetchone()
     set_covisit_weight(conn, 0.0)
+    conn.execute(q("set_new_item_knobs"), {"content_prior_weight": 0.0, "explore_share": 0.0})
     try:
         yield
     finally:
         set_covisit_weight(conn, before)
+        conn.execute(
+            q("set_new_item_knobs"), {"content_prior_weight": prior, "explore_share": share}
+        )
 
 
 def served_path(conn: psycopg.Connection[Any], k: int) -> LatencyPath:

@@ -18,6 +18,8 @@ import numpy as np
 from recdb.db import scratch
 from recdb.tools.bench.appside import app_context, effective_ef_search
 from recdb.tools.bench.config import (
+    FRESH_EVENTS,
+    FRESH_USERS,
     HEAVY_MIN_EVENTS,
     LIGHT_MAX_EVENTS,
     MEDIAN_SHARE,
@@ -144,6 +146,49 @@ def _time_classes(url: str, cfg: BenchConfig, label: str) -> tuple[dict[str, Any
     return out, sorted(vectors)
 
 
+def _time_fresh(
+    url: str, cfg: BenchConfig, users: list[int], label: str, dim: int
+) -> dict[str, Any]:
+    """The zero-lag fold's cost: served rerank() for the same users with none, then
+    FRESH_EVENTS events the worker has not seen, folded with the mean encoder's algebra and
+    with a trained model's fold operator (recdb.sequence.fold)."""
+    import numpy as np
+
+    from recdb.sequence import TrainConfig, TrainedModel, registry
+    from recdb.sequence.fold import POSITIONS
+
+    sample = random.Random(cfg.seed + 1).sample(users, min(FRESH_USERS, len(users)))
+    out: dict[str, Any] = {"users": len(sample), "fresh_events": FRESH_EVENTS}
+    with connect(url, "fresh") as conn:
+
+        def measure(name: str) -> None:
+            lat, _ = interleaved_latency(
+                [served_path(conn, cfg.k)], sample, cfg.class_queries, cfg.repeats,
+                cfg.progress, f"{label} fold {name}",
+            )  # fmt: skip
+            fig = latency_figures(lat)
+            out[name] = {f"p{p}": fig.get(f"rerank_p{p}_ms") for p in (50, 95, 99)}
+
+        measure("none")
+        conn.execute(q("bench_fresh_events"), {"users": sample, "n": FRESH_EVENTS})
+        conn.commit()
+        measure("mean_fold")
+        model = TrainedModel.untrained(TrainConfig(device="cpu"), dim, ["click", "rate"])
+        model.fold = np.ones(1 + 2 * POSITIONS, dtype=np.float32)
+        with conn.transaction():
+            model_id = registry.save(conn, model, 0)
+            conn.execute(
+                q("bench_install_fold"),
+                {"model_id": model_id, "weights": [float(w) for w in model.fold]},
+            )
+            conn.execute(q("bench_install_next"), {"model_id": model_id})
+        measure("model_fold")
+    for name in ("mean_fold", "model_fold"):
+        out[f"{name}_p99_over_none_ms"] = round(out[name]["p99"] - out["none"]["p99"], 3)
+    log.info("%s fold cost: %s", label, out)
+    return out
+
+
 def bench_ml100k(
     admin: str, cfg: BenchConfig, encoders: Encoders, deadline: float, machine: dict[str, Any]
 ) -> dict[str, Any]:
@@ -167,6 +212,8 @@ def bench_ml100k(
                 break
             concurrent[str(c)] = concurrent_latency(url, users, cfg.k, c, cfg.duration, cfg.seed)
         out["concurrent"] = concurrent
+        if users and time.monotonic() < deadline:  # last: it adds events and a model
+            out["fresh_fold"] = _time_fresh(url, cfg, users, label, int(encoders().dim))
     finally:
         if not cfg.keep:
             scratch.drop(admin, dbname)

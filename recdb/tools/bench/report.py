@@ -55,6 +55,10 @@ def _lookup(result: dict[str, Any], name: str) -> float | None:
         "worker users_per_s (mean encoder)": (result.get("worker") or {}).get("users_per_s"),
         "zero_lag_fraction": (result.get("freshness") or {}).get("zero_lag_fraction"),
     }
+    fold = (sizes.get(ML100K) or {}).get("fresh_fold") or {}
+    table["rerank p99 with 3 fresh events (model fold) - with none @ml100k, ms"] = fold.get(
+        "model_fold_p99_over_none_ms"
+    )
     for cls in USER_CLASSES:
         table[f"served rerank p99 @ml100k {cls}"] = (classes.get(cls) or {}).get("rerank_p99_ms")
     for rate in ("1000", "3000"):
@@ -212,6 +216,19 @@ def _ml100k_table(result: dict[str, Any]) -> list[str]:
         f" {_fmt(ml.get('raw_hnsw_index_scan'))}."
     )
     lines.append("")
+    fold = ml.get("fresh_fold")
+    if fold:
+
+        def trio(name: str) -> str:
+            return "/".join(_fmt((fold.get(name) or {}).get(f"p{p}")) for p in (50, 95, 99))
+
+        lines.append(
+            f"Zero-lag fold cost ({_fmt(fold.get('users'))} users, served `rerank()`, p50/p95/p99"
+            f" ms): no unseen events {trio('none')}; {fold.get('fresh_events')} unseen events"
+            f" folded with the mean algebra {trio('mean_fold')}, with a model's fold operator"
+            f" {trio('model_fold')} (p99 +{_fmt(fold.get('model_fold_p99_over_none_ms'))} ms)."
+        )
+        lines.append("")
     return lines
 
 

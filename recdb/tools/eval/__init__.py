@@ -7,11 +7,13 @@ the newest event, not the clock), so two runs give the same numbers.
 
 Modules: ``knobs`` (presets, setting and reading them), ``protocol`` (split, user sample,
 phases), ``scoring`` (rerank() per user, cold start, baselines), ``run`` (the run, the
-sequence model trained inside it), ``report`` (results, table, plot), ``metrics`` (offline
-ranking metrics and Python baselines), ``cli`` (`recdb eval`).
+sequence model trained inside it), ``cold`` (`--cold-items`: new items without events),
+``report`` (results, tables, plot), ``metrics`` (offline ranking metrics and Python
+baselines), ``cli`` (`recdb eval`).
 """
 
 from recdb.tools.eval import metrics
+from recdb.tools.eval.cold import DEFAULT_FRACTION, cold_database, run_cold_items
 from recdb.tools.eval.knobs import (
     DEFAULT_PRESET,
     KNOB_PRESETS,
@@ -21,25 +23,29 @@ from recdb.tools.eval.knobs import (
     resolve_knobs,
 )
 from recdb.tools.eval.protocol import K
-from recdb.tools.eval.report import format_table, write_plot
+from recdb.tools.eval.report import format_cold_table, format_table, write_plot
 from recdb.tools.eval.run import DEFAULT_DATABASE, default_encoders, fresh_database, run_evaluation
 from recdb.tools.eval.scoring import COLD_START_USER, rerank_rankings
 
 __all__ = [
     "COLD_START_USER",
     "DEFAULT_DATABASE",
+    "DEFAULT_FRACTION",
     "DEFAULT_PRESET",
     "KNOB_PRESETS",
     "K",
     "apply_knobs",
+    "cold_database",
     "default_encoders",
     "effective_knobs",
     "encoder_settings",
+    "format_cold_table",
     "format_table",
     "fresh_database",
     "metrics",
     "rerank_rankings",
     "resolve_knobs",
+    "run_cold_items",
     "run_evaluation",
     "write_plot",
 ]

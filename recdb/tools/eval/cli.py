@@ -6,18 +6,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from recdb.cli.options import add_movielens_path_option, add_option
 from recdb.datasets.movielens import MovieLensNotFound
 from recdb.tools.eval import (
     DEFAULT_DATABASE,
+    DEFAULT_FRACTION,
     DEFAULT_PRESET,
     KNOB_PRESETS,
+    cold_database,
+    format_cold_table,
     format_table,
     resolve_knobs,
+    run_cold_items,
     run_evaluation,
     write_plot,
 )
+from recdb.tools.eval.fresh import format_table as format_fresh_table
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -87,6 +93,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
         env_var="RECDB_EVAL_NO_VALIDATION",
         help="skip the validation phase (faster; no val numbers)",
     )
+    add_option(
+        parser,
+        "--fresh",
+        type=int,
+        default=0,
+        metavar="N",
+        env_var="RECDB_EVAL_FRESH",
+        help="also score each encoder with every user's newest N events stale, folded by "
+        "rerank() and re-encoded (test phase; 0: off)",
+    )
+    add_option(
+        parser,
+        "--cold-items",
+        type=float,
+        default=DEFAULT_FRACTION,
+        metavar="FRACTION",
+        env_var="RECDB_EVAL_COLD_ITEMS",
+        help="then hold out every event of the newest FRACTION of items (by first "
+        "interaction) and score how rerank() brings them to the users who rated them, in a "
+        "database of its own (<eval-database>_cold); 0: off",
+    )
+    add_option(
+        parser,
+        "--cold-only",
+        flag=True,
+        env_var="RECDB_EVAL_COLD_ONLY",
+        help="run only the --cold-items protocol, not the main one",
+    )
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
 
 
@@ -99,7 +133,19 @@ def main(args: argparse.Namespace) -> int:
     except MovieLensNotFound as exc:
         print(f"recdb eval: {exc}", file=sys.stderr)
         return 2
+    if args.fresh < 0:
+        print(f"recdb eval: --fresh must be >= 0 (0: off), got {args.fresh}", file=sys.stderr)
+        return 2
+    if not 0 <= args.cold_items < 1 or (args.cold_only and not args.cold_items):
+        print(
+            f"recdb eval: --cold-items must be in [0, 1) (0: off), and above 0 with "
+            f"--cold-only; got {args.cold_items}",
+            file=sys.stderr,
+        )
+        return 2
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()] if args.encoders else None
+    if args.cold_only:
+        return _outputs(args, {"cold_items": _cold_items(args, items, ratings, encoders)})
     result = run_evaluation(
         database_url(),
         items,
@@ -113,6 +159,7 @@ def main(args: argparse.Namespace) -> int:
         validate=not args.no_validation,
         threads=args.threads,
         progress=not args.no_progress,
+        fresh=args.fresh,
     )
     p = result["protocol"]
     print(
@@ -120,6 +167,37 @@ def main(args: argparse.Namespace) -> int:
         f"leave-one-out, full ranking, k={p['k']} (wall {p['timings_s']['wall']:.0f}s)"
     )
     print(format_table(result))
+    if fresh_table := format_fresh_table(result):
+        print(f"\n{fresh_table}")
+    if args.cold_items:
+        result["cold_items"] = _cold_items(args, items, ratings, encoders)
+    return _outputs(args, result)
+
+
+def _cold_items(
+    args: argparse.Namespace, items: Any, ratings: Any, encoders: list[str] | None
+) -> dict[str, Any]:
+    """The --cold-items protocol (recdb.tools.eval.cold), its table printed."""
+    from recdb.db import database_url
+
+    cold = run_cold_items(
+        database_url(),
+        items,
+        ratings,
+        fraction=args.cold_items,
+        encoders=encoders,
+        database=cold_database(args.eval_database),
+        knobs=resolve_knobs(args.knobs),
+        device=args.device,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    print(f"\n{format_cold_table(cold)}\n(wall {cold['protocol']['timings_s']['wall']:.0f}s)")
+    return cold
+
+
+def _outputs(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    """--json and --plot."""
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -43,19 +43,45 @@ def format_table(result: Mapping[str, Any], k: int = K) -> str:
     return "\n".join(lines)
 
 
-def write_plot(result: Mapping[str, Any], path: str | Path, k: int = K) -> None:
-    """Grouped bars of HR/NDCG/MRR@k per method (matplotlib, headless)."""
-    import matplotlib
+def format_cold_table(cold: Mapping[str, Any]) -> str:
+    """The cold-item protocol (recdb.tools.eval.cold): one row per method, then the targets."""
+    p = cold["protocol"]
+    kc, kg = p["k_candidates"], p["k_catalogue"]
+    lines = [
+        f"cold items: newest {100 * p['fraction']:g}% of items by first interaction = "
+        f"{p['n_new_items']} new items with no events (T = {p['T_utc'][:10]}), "
+        f"{p['users']} users who rated one, future share {p['future_share']:.4f}",
+        "",
+    ]
+    cols = [f"ndcg@{kc}", f"hr@{kc}", "lift", f"recall@{kg}", f"ndcg@{kc}", f"exposure@{kg}"]
+    head = f"{'method':<12}" + "".join(f"{c:>12}" for c in cols)
+    lines += [f"{'':<12}{'-- candidates (new items) --':^36}{'-- catalogue --':^36}", head]
+    lines.append("-" * len(head))
+    for name, m in cold["methods"].items():
+        c, g = m["candidates"], m.get("catalogue")
+        row = f"{name:<12}{c[f'ndcg@{kc}']:>12.4f}{c[f'hr@{kc}']:>12.4f}{c['lift']:>11.2f}x"
+        if g:
+            row += f"{g[f'recall@{kg}']:>12.4f}{g[f'ndcg@{kc}']:>12.4f}{g[f'exposure@{kg}']:>12.4f}"
+        else:
+            row += f"{'-':>12}" * 3
+        lines.append(row)
+    lines.append("")
+    for t in cold["targets"]:
+        lines.append(
+            f"  [{'met' if t['met'] else 'NOT met'}] {t['name']}: "
+            f"{t['measured']:.4f} (target >= {t['threshold']:.4f})"
+        )
+    return "\n".join(lines)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _main_panel(ax: Any, result: Mapping[str, Any], k: int) -> None:
+    """Grouped bars of HR/NDCG/MRR@k per method of the main protocol."""
     import numpy as np
 
     names = list(result["methods"])
     keys = [f"hr@{k}", f"ndcg@{k}", f"mrr@{k}"]
     x = np.arange(len(names))
     width = 0.8 / len(keys)
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4))
     for j, key in enumerate(keys):
         vals = [result["methods"][n][key] for n in names]
         bars = ax.bar(x + (j - (len(keys) - 1) / 2) * width, vals, width, label=key.upper())
@@ -69,6 +95,64 @@ def write_plot(result: Mapping[str, Any], path: str | Path, k: int = K) -> None:
         fontsize=9,
     )
     ax.legend()
+
+
+def _cold_panel(ax: Any, cold: Mapping[str, Any]) -> None:
+    """Cold items: candidates NDCG per method, catalogue recall/NDCG/exposure per encoder,
+    the future share exposure is held to as a line."""
+    import numpy as np
+
+    p = cold["protocol"]
+    kc, kg = p["k_candidates"], p["k_catalogue"]
+    names = list(cold["methods"])
+    keys = [
+        ("candidates", f"ndcg@{kc}", f"candidates NDCG@{kc}"),
+        ("catalogue", f"recall@{kg}", f"catalogue recall@{kg}"),
+        ("catalogue", f"ndcg@{kc}", f"catalogue NDCG@{kc}"),
+        ("catalogue", f"exposure@{kg}", f"exposure@{kg}"),
+    ]
+    x = np.arange(len(names))
+    width = 0.8 / len(keys)
+    for j, (mode, key, label) in enumerate(keys):
+        vals = [cold["methods"][n].get(mode, {}).get(key, np.nan) for n in names]
+        bars = ax.bar(x + (j - (len(keys) - 1) / 2) * width, vals, width, label=label)
+        ax.bar_label(
+            bars, labels=["" if v != v else f"{v:.3f}" for v in vals], fontsize=6, padding=1
+        )
+    ax.axhline(p["future_share"], color="grey", linestyle="--", linewidth=1, label="future share")
+    ax.set_xticks(x, names)
+    ax.set_ylabel("score")
+    ax.set_title(
+        f"{p['dataset']}, {p['n_new_items']} new items without events, {p['users']} users",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7)
+
+
+def write_plot(result: Mapping[str, Any], path: str | Path, k: int = K) -> None:
+    """Grouped bars of HR/NDCG/MRR@k per method (matplotlib, headless), and a second panel
+    for the cold-item protocol when the result has one, and one for --fresh."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from recdb.tools.eval import fresh
+
+    panels = []
+    if "methods" in result:
+        panels.append((max(6, 1.3 * len(result["methods"])), lambda ax: _main_panel(ax, result, k)))
+    if "cold_items" in result:
+        cold = result["cold_items"]
+        panels.append((max(6, 1.6 * len(cold["methods"])), lambda ax: _cold_panel(ax, cold)))
+    fresh_runs = fresh.results(result) if "methods" in result else {}
+    if fresh_runs:  # --fresh N: stale / fold / encoded per encoder
+        panels.append((max(5, 2.0 * len(fresh_runs)), lambda ax: fresh.plot_panel(ax, result, k)))
+    if not panels:
+        raise ValueError("nothing to plot: the result has no methods and no cold items")
+    fig, axes = plt.subplots(1, len(panels), figsize=(sum(w for w, _ in panels), 4), squeeze=False)
+    for ax, (_, draw) in zip(axes[0], panels, strict=True):
+        draw(ax)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)

@@ -9,7 +9,8 @@
 Each user encoder re-encodes all users (``requeue_all_users`` + worker) and is scored by
 ``SELECT item_id FROM rerank(user, k => 10)``; the sequence encoder is trained once, inside
 the run, on the training interactions. The baselines and rerank()'s own cold-start order
-run on the same split in the same run.
+run on the same split in the same run. With ``fresh`` (--fresh N), each encoder's test
+measurement is followed by the zero-lag fold measurement of recdb.tools.eval.fresh.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import psycopg
 from recdb.datasets.movielens import Movie, Rating
 from recdb.db.sqlfiles import query
 from recdb.tools.eval import metrics, report, scoring
+from recdb.tools.eval.fresh import measure as measure_fresh
+from recdb.tools.eval.fresh import protocol as fresh_protocol
 from recdb.tools.eval.knobs import (
     apply_knobs,
     effective_knobs,
@@ -76,8 +79,7 @@ def train_sequence(
     database (as `recdb train` does), early-stopping on the validation interactions; the
     test interactions are never in the database. Stores it in the registry (inactive)."""
     from recdb.config import TRAIN_TIME_BUDGET_S
-    from recdb.encoders import resolve_device
-    from recdb.sequence import TrainConfig, registry, train
+    from recdb.sequence import TrainConfig
     from recdb.sequence.data import read
 
     cfg = cfg or TrainConfig(device=device, time_budget_s=TRAIN_TIME_BUDGET_S)
@@ -98,6 +100,22 @@ def train_sequence(
             seqs[user] = history
         if split.valid is not None:
             valid[user] = ratings[split.valid].item_id
+    return train_and_store(conn, seqs, valid, data, cfg, progress)
+
+
+def train_and_store(
+    conn: psycopg.Connection[Any],
+    seqs: Mapping[int, Any],
+    valid: Mapping[int, int],
+    data: Any,
+    cfg: Any,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train on ``seqs`` (early stopping on ``valid``), store the model (inactive), and
+    return what the eval reports of it."""
+    from recdb.encoders import resolve_device
+    from recdb.sequence import registry, train
+
     t0 = time.perf_counter()
     model = train(seqs, valid, (data.item_ids, data.text), cfg, progress=progress)
     secs = time.perf_counter() - t0
@@ -118,7 +136,7 @@ def train_sequence(
 
 
 @dataclass
-class _Run:
+class EvalRun:
     """The state one run carries from phase to phase."""
 
     url: str
@@ -134,6 +152,7 @@ class _Run:
     threads: int
     progress: bool
     sequence_config: Any
+    fresh: int = 0  # --fresh N: the fold measurement after each test encoder (fresh.py)
     base_settings: dict[str, Any] = field(default_factory=dict)
     text_items: set[str | None] = field(default_factory=set)  # item encoders as loaded
     trained: dict[str, Any] = field(default_factory=dict)  # the sequence model, trained once
@@ -218,6 +237,8 @@ class _Run:
         own = encoder_overrides(self.knobs, name)
         if own:
             m["knobs"] = own
+        if self.fresh > 0 and phase.name == "test":
+            m["fresh"] = measure_fresh(self, phase, name, self.fresh)  # same knobs, model
         # back to the base knobs before the next encoder or phase's baselines
         apply_knobs(self.conn, {"settings": encoder_settings(self.knobs, self.base_settings, "")})
         m["rerank_ms_per_user"] = round(
@@ -243,12 +264,16 @@ def run_evaluation(
     progress: bool = True,
     dataset: str = "MovieLens-100K",
     sequence_config: Any = None,
+    fresh: int = 0,
 ) -> dict[str, Any]:
-    """Run the whole protocol (module docstring) and return the JSON-ready result."""
+    """Run the whole protocol (module docstring) and return the JSON-ready result;
+    ``fresh`` N > 0 adds the zero-lag fold measurement (recdb.tools.eval.fresh)."""
     from recdb.datasets.loader import insert_events, movie_rows, upsert_items
     from recdb.datasets.movielens import rating_events
     from recdb.db import connect, schema
 
+    if fresh < 0:
+        raise ValueError(f"fresh must be >= 0 (0: off), got {fresh}")
     wall0 = time.perf_counter()
     encoders = tuple(encoders) if encoders is not None else default_encoders()
     knobs = dict(knobs or {})
@@ -264,7 +289,7 @@ def run_evaluation(
     url = fresh_database(server_url, database)
     schema.upgrade(url, embedding_dim=text_encoder.dim)
     conn = connect(url, autocommit=True, application_name="recdb eval")
-    run = _Run(
+    run = EvalRun(
         url=url,
         conn=conn,
         ratings=ratings,
@@ -278,6 +303,7 @@ def run_evaluation(
         threads=threads,
         progress=progress,
         sequence_config=sequence_config,
+        fresh=fresh,
     )
     try:
         apply_knobs(conn, knobs)
@@ -321,6 +347,7 @@ def run_evaluation(
         "knobs_in_force": knobs_in_force,
         "baselines": dict(scoring.BASELINES),
         "sequence_model": {k: v for k, v in run.trained.items() if k != "model_id"} or None,
+        "fresh": fresh_protocol(fresh),
         "timings_s": {
             "encode_items": round(encode_items_s, 2),
             "wall": round(time.perf_counter() - wall0, 2),

@@ -31,13 +31,16 @@ def rerank_rankings(
     threads: int = 2,
     progress: bool = False,
     desc: str = "rerank",
+    candidates: Sequence[int] | None = None,
 ) -> dict[int, list[int]]:
-    """``SELECT item_id FROM rerank(user, k)`` once per user, over a few connections."""
+    """``SELECT item_id FROM rerank(user, k)`` once per user, over a few connections;
+    with ``candidates``, ``rerank(user, k, candidates => ...)`` (candidates mode)."""
     from tqdm import tqdm
 
     from recdb.db import connect
 
-    q = query(_Q, "rerank_top")
+    q = query(_Q, "rerank_top" if candidates is None else "rerank_candidates")
+    extra = {} if candidates is None else {"candidates": list(candidates)}
     out: dict[int, list[int]] = {}
     lock = threading.Lock()
     threads = max(1, threads)
@@ -47,7 +50,7 @@ def rerank_rankings(
         def score(chunk: list[int]) -> None:
             with connect(url, autocommit=True, application_name="recdb eval") as conn:
                 for u in chunk:
-                    got = [r[0] for r in conn.execute(q, {"user_id": u, "k": k}).fetchall()]
+                    got = [r[0] for r in conn.execute(q, {"user_id": u, "k": k, **extra})]
                     with lock:
                         out[u] = got
                         bar.update()

@@ -1,0 +1,154 @@
+"""The content prior: an item nobody has interacted with yet ranks by the popularity its
+vector predicts (recdb.worker.content_prior, fitted by the maintenance), in
+personalized and cold-start rankings, and never for items with popularity of their own.
+
+Catalogue: topic A (axis 0) items are watched by many users, topic B (axis 1) items by
+one; two brand-new items, one in each topic, have no events at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recdb.worker import content_prior
+from recdb.worker.maintenance import run_jobs
+from tests.support.builders import add_events, add_items, axis, ids, rerank, set_user_vector, unit
+
+NEW_A, NEW_B = 900, 901
+
+
+def test_ridge_recovers_a_linear_popularity_and_picks_its_strength_out_of_sample():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 16))
+    w = rng.normal(size=16)
+    y = x @ w + 0.3 + rng.normal(scale=0.01, size=400)
+    got_w, bias, lam = content_prior.fit_ridge(x, y)
+    assert np.allclose(got_w, w, atol=0.02) and abs(bias - 0.3) < 0.02
+    assert lam <= 0.1  # almost no noise: leave-one-out prefers a weak ridge
+    noisy = rng.normal(size=400)  # nothing to learn: a strong ridge wins
+    assert content_prior.fit_ridge(x, noisy)[2] >= 10.0
+
+
+@pytest.fixture
+def catalogue(conn):
+    items = [{"item_id": i, "embedding": axis(0, noise=0.3, seed=i)} for i in range(1, 21)]
+    items += [{"item_id": i, "embedding": axis(1, noise=0.3, seed=i)} for i in range(21, 41)]
+    items += [
+        {"item_id": NEW_A, "embedding": axis(0, noise=0.05, seed=900)},
+        {"item_id": NEW_B, "embedding": axis(1, noise=0.05, seed=901)},
+    ]
+    add_items(conn, items)
+    for user in range(1, 31):  # topic A: everyone; topic B: a user each
+        add_events(conn, user, range(1, 21))
+        add_events(conn, 100 + user, [20 + (user % 20) + 1])
+    conn.execute("UPDATE recdb.settings SET covisit_weight = 0, diversity_penalty = 0")
+    # the user leans slightly towards topic B: similarity alone prefers NEW_B
+    vec = unit(axis(2) + 0.3 * axis(1) + 0.1 * axis(0))
+    set_user_vector(conn, 7777, vec)
+    return vec
+
+
+def _fit(conn):
+    conn.autocommit = False
+    try:
+        return run_jobs(conn)
+    finally:
+        conn.commit()
+        conn.autocommit = True
+
+
+def test_a_new_item_ranks_by_the_popularity_its_vector_predicts(conn, catalogue):
+    before = ids(rerank(conn, 7777, k=2, candidates=[NEW_A, NEW_B]))
+    assert before == [NEW_B, NEW_A]  # no prior yet: similarity only
+    done = _fit(conn)
+    assert done["content_prior"] == 40  # fitted on the items that have popularity
+    row = conn.execute("SELECT model_id, items FROM recdb.content_prior").fetchone()
+    assert row == (None, 40)  # text space (no model served)
+    assert ids(rerank(conn, 7777, k=2, candidates=[NEW_A, NEW_B])) == [NEW_A, NEW_B]
+    # a user with no vector: cold-start order, the predicted popularity for new items
+    cold = rerank(conn, 424242, k=2, candidates=[NEW_B, NEW_A])
+    assert ids(cold) == [NEW_A, NEW_B] and {r[4] for r in cold} == {"new"}
+    # the knob turns it off
+    conn.execute("UPDATE recdb.settings SET content_prior_weight = 0")
+    assert ids(rerank(conn, 7777, k=2, candidates=[NEW_A, NEW_B])) == [NEW_B, NEW_A]
+
+
+def test_items_with_popularity_of_their_own_never_get_the_prior(conn, catalogue):
+    _fit(conn)
+    # Item 21 (topic B, one user) has its own small popularity; NEW_A stands in with the
+    # prior. Give both the same vector: only the priors differ.
+    conn.execute(
+        "UPDATE recdb.items SET embedding = (SELECT embedding FROM recdb.items WHERE item_id = 21)"
+        " WHERE item_id = %s", (NEW_A,),
+    )  # fmt: skip
+    scores = dict((r[1], r[2]) for r in rerank(conn, 7777, k=2, candidates=[21, NEW_A]))
+    pop21, w = conn.execute(
+        "SELECT p.score, s.popularity_weight FROM recdb.item_popularity p, recdb.settings s"
+        " WHERE p.item_id = 21"
+    ).fetchone()
+    sim = conn.execute(
+        "SELECT 1 - (i.embedding <=> u.embedding) FROM recdb.items i, recdb.users u"
+        " WHERE i.item_id = 21 AND u.user_id = 7777"
+    ).fetchone()[0]
+    assert scores[21] == pytest.approx(sim + w * pop21, abs=1e-5)  # its own popularity only
+    assert scores[NEW_A] > sim + 0.05  # the same vector, plus the prior
+
+
+def test_an_item_whose_events_left_the_window_keeps_a_zero_row(conn, catalogue):
+    _fit(conn)
+    conn.execute("UPDATE recdb.settings SET popularity_half_life = '1 hour'")
+    conn.execute(
+        "UPDATE recdb.events SET occurred_at = now() - interval '30 days' WHERE item_id = 21"
+    )
+    _fit(conn)
+    assert conn.execute(
+        "SELECT raw, score FROM recdb.item_popularity WHERE item_id = 21"
+    ).fetchone() == (0, 0)
+    assert (
+        conn.execute(
+            "SELECT count(*) FROM recdb.item_popularity WHERE item_id IN (%s, %s)", (NEW_A, NEW_B)
+        ).fetchone()[0]
+        == 0
+    )
+
+
+def test_brand_new_items_get_their_share_of_catalogue_results(conn, catalogue):
+    _fit(conn)
+    user = 8888
+    # a third topic: the noisy warm items lean into it more than the two new ones
+    set_user_vector(conn, user, axis(2))
+    # a weak prior: on score alone the new items would not make the top 5
+    conn.execute(
+        "UPDATE recdb.settings SET explore_share = 0, candidate_factor = 50,"
+        " content_prior_weight = 0.01"
+    )
+    order = ids(rerank(conn, user, k=42))  # the whole catalogue by score, nothing kept
+    assert order.index(NEW_A) >= 5 and order.index(NEW_B) >= 5
+
+    def expected(new: set[int]) -> tuple[int, list[int]]:
+        best_new = next(i for i in order if i in new)
+        rest = [i for i in order if i != best_new]
+        return best_new, sorted(set(rest[:4]) | {best_new}, key=order.index)
+
+    # the first explore_after (10) results are never given up: k = 5 explores nothing
+    conn.execute("UPDATE recdb.settings SET explore_share = 0.2")
+    assert ids(rerank(conn, user, k=5)) == order[:5]
+    conn.execute("UPDATE recdb.settings SET explore_after = 4")  # 1 of 5 slots
+    top5 = rerank(conn, user, k=5)
+    kept, want = expected({NEW_A, NEW_B})
+    assert ids(top5) == want
+    assert [r[4] for r in top5 if r[1] == kept] == ["new"]
+    assert [r[2] for r in top5] == sorted((r[2] for r in top5), reverse=True)
+
+    # Once someone interacts with it (and the maintenance ran), it ranks on its own merits
+    # and the slot goes to the item still nobody has touched.
+    add_events(conn, 5555, [kept])
+    _fit(conn)
+    other = ({NEW_A, NEW_B} - {kept}).pop()
+    assert conn.execute("SELECT array_agg(item_id) FROM recdb.new_items").fetchone()[0] == [other]
+    conn.execute("UPDATE recdb.settings SET explore_share = 0")
+    order = ids(rerank(conn, user, k=42))
+    conn.execute("UPDATE recdb.settings SET explore_share = 0.2")
+    assert order.index(other) >= 5
+    assert ids(rerank(conn, user, k=5)) == expected({other})[1]
