@@ -27,9 +27,14 @@ CREATE OR REPLACE FUNCTION recdb.user_vector(
     p_user_id bigint,
     OUT embedding vector, OUT fresh_events integer, OUT stored boolean
 )
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, @VEC@, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, @VEC@, pg_temp
+-- Planned once per session: a custom plan per call (the plan cache's default here, as the
+-- generic plan's estimate counts both UNION ALL branches) cost more than running it.
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
-    u recdb.users%ROWTYPE;
+    u_embedding vector;
+    u_norm real;
+    last_at timestamptz;
     lim integer;
     folded vector;
     total vector;
@@ -40,12 +45,15 @@ DECLARE
     j integer;
     folded_next vector;
 BEGIN
-    SELECT * INTO u FROM recdb.users WHERE user_id = p_user_id;
-    stored := FOUND AND u.embedding IS NOT NULL;
-    watermark := coalesce(u.encoded_through, 0);
-    snap := u.encoded_snapshot;
-    SELECT s.max_fold_events INTO lim FROM recdb.settings s;
-    SELECT sv.fold_weights, sv.model_id INTO fw, served FROM recdb.serving sv;
+    -- One statement for the user's row and the two singletons (the served path counts
+    -- statements: each costs an executor start).
+    SELECT u.embedding, u.norm, coalesce(u.encoded_through, 0), u.encoded_snapshot,
+           u.last_event_at, s.max_fold_events, sv.fold_weights, sv.model_id
+      INTO u_embedding, u_norm, watermark, snap, last_at, lim, fw, served
+    FROM recdb.settings s
+    LEFT JOIN recdb.serving sv ON true
+    LEFT JOIN recdb.users u ON u.user_id = p_user_id;
+    stored := u_embedding IS NOT NULL;
     j := coalesce((cardinality(fw) - 1) / 2, 0);  -- 0: the mean encoder's algebra
 
     SELECT count(*)::integer,
@@ -59,7 +67,7 @@ BEGIN
       INTO fresh_events, folded, folded_next
     FROM (
         SELECT n.item_id, n.kind, n.value, n.occurred_at,
-               greatest(max(n.occurred_at) OVER (), u.last_event_at) AS ref,
+               greatest(max(n.occurred_at) OVER (), last_at) AS ref,
                (row_number() OVER (ORDER BY n.event_id DESC))::integer AS pos
         FROM (
             SELECT e.event_id, e.item_id, e.kind, e.value, e.occurred_at
@@ -80,7 +88,7 @@ BEGIN
     LEFT JOIN recdb.item_next nx ON j > 0 AND nx.item_id = f.item_id AND nx.model_id = served;
 
     IF stored THEN
-        total := recdb.scale(u.embedding, CASE WHEN j = 0 THEN greatest(u.norm, 1e-6)
+        total := recdb.scale(u_embedding, CASE WHEN j = 0 THEN greatest(u_norm, 1e-6)
                                                ELSE fw[1] END);
         IF folded IS NOT NULL THEN
             total := total + folded;

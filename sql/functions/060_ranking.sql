@@ -17,6 +17,7 @@ END $$;
 CREATE OR REPLACE FUNCTION recdb.covisit_votes(p_user_id bigint, p_history integer)
 RETURNS TABLE (item_id bigint, votes double precision)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan  -- planned once per session, not per call
 BEGIN ATOMIC
     SELECT n.item_id, sum(n.score)::float8
     FROM (SELECT DISTINCT h.item_id
@@ -33,8 +34,9 @@ END;
 --
 -- Cost (the served path): every read is an index range or a hash join over the pool
 -- (votes arrive counted, p_vote_ids/p_votes, NULL when covisit_weight = 0); the
--- explanation compares each pool item with at most explain_history liked items; nothing
--- scales with the catalog or the user's whole history.
+-- explanation compares each of the best 2 x p_limit + 10 pool items with at most
+-- explain_history liked items; nothing scales with the catalog or the user's whole
+-- history.
 CREATE OR REPLACE FUNCTION recdb.rank_pool(
     p_user_id bigint, p_embedding vector, p_pool bigint[], p_limit integer, p_fresh integer,
     p_vote_ids bigint[], p_votes double precision[]
@@ -104,9 +106,21 @@ BEGIN ATOMIC
         LEFT JOIN covis c ON c.item_id = p.item_id
         LEFT JOIN cp ON true
     ),
+    -- Only candidates that can still reach the top p_limit are explained and diversified
+    -- (each explanation compares an item with every liked history item): the best
+    -- 2 x p_limit + 10 by base score, and every brand-new one (exploration keeps some
+    -- whatever their rank). The penalty only lowers scores, so the results of the rest
+    -- are unchanged; one further down would need more of the better-based items
+    -- penalised below it than there are slots.
+    contenders AS (
+        SELECT sc.* FROM (
+            SELECT x.*, row_number() OVER (ORDER BY x.ranked DESC, x.base DESC, x.item_id) AS pre
+            FROM scored x) sc
+        WHERE sc.pre <= 2 * p_limit + 10 OR sc.brand_new
+    ),
     explained AS (
         SELECT sc.*, b.item_id AS because, b.title AS because_title
-        FROM scored sc
+        FROM contenders sc
         LEFT JOIN LATERAL (
             SELECT h.item_id, h.title FROM hist h
             WHERE sc.ranked

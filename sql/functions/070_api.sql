@@ -33,6 +33,7 @@ DECLARE
     vote_ids bigint[];
     votes double precision[];
     explore integer;
+    exact boolean;
 BEGIN
     IF uid IS NULL THEN
         RAISE EXCEPTION 'rerank: user_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -58,12 +59,15 @@ BEGIN
         END IF;
     END IF;
 
-    SELECT v.embedding, v.fresh_events INTO u_vec, fresh FROM recdb.user_vector(uid) v;
-    SELECT greatest(k * s.candidate_factor, k + 10), s.ef_search,
+    -- One statement: the user vector, the knobs, and whether the catalogue is small enough
+    -- to search exactly (settings.exact_scan_below against the planner's row count).
+    SELECT v.embedding, v.fresh_events, greatest(k * s.candidate_factor, k + 10), s.ef_search,
            s.covisit_weight, s.covisit_history,
-           least(floor(k * s.explore_share), greatest(k - s.explore_after, 0))::integer
-      INTO pool_size, pos, covisit_w, covisit_hist, explore
-    FROM recdb.settings s;
+           least(floor(k * s.explore_share), greatest(k - s.explore_after, 0))::integer,
+           coalesce((SELECT c.reltuples BETWEEN 0 AND s.exact_scan_below
+                     FROM pg_catalog.pg_class c WHERE c.oid = 'recdb.items'::regclass), false)
+      INTO u_vec, fresh, pool_size, pos, covisit_w, covisit_hist, explore, exact
+    FROM recdb.user_vector(uid) v, recdb.settings s;
     IF u_vec IS NOT NULL AND covisit_w <> 0 THEN
         -- Counted once: they join the pool (catalog mode) and score it (rank_pool).
         SELECT array_agg(v.item_id ORDER BY v.votes DESC, v.item_id),
@@ -120,28 +124,44 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Personalized: nearest items through the HNSW index. The iterative scan keeps
+    -- Personalized: nearest items through the HNSW index, or exactly (every item's
+    -- distance, a top-N sort) when the catalogue is small. The iterative scan keeps
     -- reading the index until enough rows pass the filters and the seen-exclusion.
-    PERFORM set_config('hnsw.ef_search', least(greatest(pos, pool_size, 40), 1000)::text, true);
-    -- A filtered scan that runs dry is cut short and finished exactly (below), which is
-    -- far cheaper than walking most of the graph for a rare filter.
-    PERFORM set_config('hnsw.max_scan_tuples',
-                       greatest(CASE WHEN filter IS NULL THEN 20000 ELSE 2000 END,
-                                pool_size * 20)::text, true);
-    pool := ARRAY(
-        SELECT c.item_id FROM (
-            SELECT i.item_id, i.embedding <=> u_vec AS dist
-            FROM recdb.items i
-            WHERE i.embedding IS NOT NULL AND i.available
-              AND (filter IS NULL OR i.attrs @> filter)
-              AND i.item_id NOT IN (SELECT unnest(seen))
-            ORDER BY i.embedding <=> u_vec
-            LIMIT pool_size
-        ) c ORDER BY c.dist);
-    IF filter IS NOT NULL AND cardinality(pool) < pool_size THEN
-        -- The index scan hit its budget before finding enough matches: the filter is
-        -- selective, so an exact search over the matching rows (GIN on attrs) is cheap.
-        -- OFFSET 0 keeps the planner from turning this back into an HNSW scan.
+    IF NOT exact THEN
+        PERFORM set_config('hnsw.ef_search', least(greatest(pos, pool_size, 40), 1000)::text, true);
+        -- A filtered scan that runs dry is cut short and finished exactly (below), which
+        -- is far cheaper than walking most of the graph for a rare filter.
+        PERFORM set_config('hnsw.max_scan_tuples',
+                           greatest(CASE WHEN filter IS NULL THEN 20000 ELSE 2000 END,
+                                    pool_size * 20)::text, true);
+        pool := ARRAY(
+            SELECT c.item_id FROM (
+                SELECT i.item_id, i.embedding <=> u_vec AS dist
+                FROM recdb.items i
+                WHERE i.embedding IS NOT NULL AND i.available
+                  AND (filter IS NULL OR i.attrs @> filter)
+                  AND i.item_id NOT IN (SELECT unnest(seen))
+                ORDER BY i.embedding <=> u_vec
+                LIMIT pool_size
+            ) c ORDER BY c.dist);
+    ELSIF filter IS NULL THEN
+        -- OFFSET 0 keeps the planner from turning this into an HNSW scan.
+        pool := ARRAY(
+            SELECT c.item_id FROM (
+                SELECT f.item_id, f.embedding <=> u_vec AS dist
+                FROM (SELECT i.item_id, i.embedding FROM recdb.items i
+                      WHERE i.embedding IS NOT NULL AND i.available
+                        AND i.item_id NOT IN (SELECT unnest(seen))
+                      OFFSET 0) f
+                ORDER BY dist, f.item_id
+                LIMIT pool_size
+            ) c ORDER BY c.dist);
+    END IF;
+    IF filter IS NOT NULL AND (exact OR cardinality(pool) < pool_size) THEN
+        -- A small catalogue, or an index scan that hit its budget before finding enough
+        -- matches (the filter is selective): an exact search over the matching rows (GIN
+        -- on attrs) is cheap. OFFSET 0 keeps the planner from turning this back into an
+        -- HNSW scan.
         pool := ARRAY(
             SELECT c.item_id FROM (
                 SELECT f.item_id, f.embedding <=> u_vec AS dist
@@ -153,11 +173,15 @@ BEGIN
                 LIMIT pool_size
             ) c ORDER BY c.dist);
     END IF;
-    IF vote_ids IS NOT NULL THEN
-        -- Items co-consumed with the user's recent positive ones join the nearest
-        -- neighbours: the most voted that pass the same filters, read in vote order.
-        -- The cheap hashed checks run on every voted item; the row lookup only until
-        -- pool_size pass (OFFSET 0 keeps it above the sort, evaluated lazily).
+    IF vote_ids IS NOT NULL OR explore > 0 THEN
+        -- One statement, two sources of candidates beside the nearest neighbours:
+        -- 1. items co-consumed with the user's recent positive ones: the most voted that
+        --    pass the same filters, read in vote order. The cheap hashed checks run on
+        --    every voted item; the row lookup only until pool_size pass (OFFSET 0 keeps it
+        --    above the sort, evaluated lazily);
+        -- 2. exploration: brand-new items (recdb.new_items, nobody has interacted with
+        --    them yet) by content prior, through its index; rank_pool() keeps the explore
+        --    best-scored of them for this user.
         pool := pool || ARRAY(
             SELECT v.item_id
             FROM (SELECT c.item_id, c.ord
@@ -170,19 +194,14 @@ BEGIN
                           WHERE i.item_id = v.item_id AND i.embedding IS NOT NULL
                             AND i.available AND (filter IS NULL OR i.attrs @> filter))
             ORDER BY v.ord
-            LIMIT pool_size);
-    END IF;
-    IF explore > 0 THEN
-        -- Exploration candidates: brand-new items (recdb.new_items, nobody has interacted
-        -- with them yet) by content prior, through its index; rank_pool() keeps the
-        -- explore best-scored of them for this user.
-        pool := pool || ARRAY(
+            LIMIT pool_size) || ARRAY(
             SELECT n.item_id
             FROM recdb.new_items n JOIN recdb.items i ON i.item_id = n.item_id
-            WHERE i.embedding IS NOT NULL AND i.available
+            WHERE explore > 0 AND i.embedding IS NOT NULL AND i.available
               AND (filter IS NULL OR i.attrs @> filter)
               AND n.item_id NOT IN (SELECT unnest(seen))
               AND n.item_id NOT IN (SELECT unnest(pool))
+              AND n.item_id NOT IN (SELECT unnest(vote_ids))
               AND NOT EXISTS (SELECT 1 FROM recdb.item_popularity p WHERE p.item_id = n.item_id)
             ORDER BY n.prior DESC, n.item_id
             LIMIT explore * 10);

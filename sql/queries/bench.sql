@@ -38,7 +38,11 @@ RESET max_parallel_maintenance_workers;
 COPY recdb.events (user_id, item_id, kind, value, occurred_at) FROM STDIN (FORMAT BINARY)
 
 -- name: analyze
-ANALYZE recdb.items, recdb.events, recdb.users, recdb.item_popularity, recdb.event_kinds
+-- The state autovacuum keeps between timings: statistics, and the visibility map that lets
+-- rerank()'s co-visitation votes read item_neighbors' key index only (autocommit: VACUUM
+-- cannot run in a transaction).
+VACUUM (ANALYZE) recdb.items, recdb.events, recdb.users, recdb.item_popularity,
+    recdb.event_kinds, recdb.item_neighbors, recdb.new_items
 
 -- name: is_superuser
 SELECT rolsuper FROM pg_roles WHERE rolname = current_user

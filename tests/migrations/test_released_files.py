@@ -26,6 +26,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0005_hardening.py": "787e218d0a0cdf1e1d6bbb74fcba5c7da504ae29f83bfd46f22f72b1da9cfd1d",
         "0006_served_path.py": "9b22f7759efab2302fdb7508745205def337e500e290de07a784b7964c83fbe8",
         "0007_incremental.py": "68b46e431ebc6c3031b3e77a0d9723238b0de81c60dd54148cb3a294270460dd",
+        "0008_fold_and_prior.py": (
+            "5e01c8542737fd4bee83c689c0189eb0df2aaa62feb3e7573bc6d2cb84b34894"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -78,6 +81,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "imports_down.sql": "04f73fa7be5f3efe5938091e3e8f1562684a32bd99741a438e41938de7c02cdd",
         "maintenance.sql": "a9e1d858d70a9f6ddb0b80453392feee1f12864b46841d3e3ee5ddc222596047",
     },
+    "sql/v0008": {
+        "down.sql": "241db5e2b4cae7ef843a613ee6c8b388c737e9fa20ada09f3a169578befc6f1f",
+        "fold_and_prior.sql": "d862f335d8e96161982f3b343588727964e1722a9ed8cb40cf756239373491ac",
+    },
     "sql/v0006/functions": {
         "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
         "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
@@ -100,6 +107,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "060_ranking.sql": "6fb429d35523bb4d9a96dfbf380ca042653bb14e49581dd5b6493ac2b21dc99c",
         "070_api.sql": "7a2fe824c8574761e9dcea8c8bd8266f79bc418c2fc2074a66472f21712be3d0",
         "080_models.sql": "68549d3711f3e5abb17354f21e0f1e29e4403e03092fecdcf5dec258532b1da5",
+        "090_privileges.sql": "6de3f381a868aa0bbf66759eec5aab9bcc46d5f604bee12f722a47d96d9b102b",
+    },
+    "sql/v0008/functions": {
+        "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "7a516abab3d9b8ab8f3494eaa7e406ebc134ec6cd9bd314829daf79bc2029385",
+        "050_maintenance.sql": "a4ad9fdd1398856939d537011d286f456e4b140eff5650c8c89d471c460212e1",
+        "055_privacy.sql": "37be459ead769bc23216d82d046e5fd4e86e72197168736fc5a6aca22973cf00",
+        "060_ranking.sql": "a9bb7d87fe273d6feb9d7764e03effdaebe2927ba9ec6a26690d6d812a1b8e2c",
+        "070_api.sql": "97ef0476a32ae34c6a9d6ab165a2b7f47d2de9932015fb1031473158033ed1bc",
+        "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
         "090_privileges.sql": "6de3f381a868aa0bbf66759eec5aab9bcc46d5f604bee12f722a47d96d9b102b",
     },
 }

@@ -329,3 +329,48 @@ def test_covisitation_off_never_reads_the_neighbour_table(conn, db_url, topics):
         with pytest.raises(psycopg.errors.LockNotAvailable):
             rerank(conn, 1, k=5)
         conn.rollback()
+
+
+def _hnsw_scans(conn) -> int:
+    """Index scans of the items' HNSW index so far (statistics flushed, then re-read)."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    conn.execute("SELECT 1")  # a transaction ends: this backend's counts are flushed
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    return conn.execute(
+        "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'items_embedding_hnsw'"
+    ).fetchone()[0]
+
+
+def test_small_catalogue_is_searched_exactly(conn, topics):
+    """At most exact_scan_below items (the planner's count, kept by ANALYZE): rerank() ranks
+    every item's distance instead of walking the HNSW index, and the order is the exact
+    one; above it (or 0), the index answers."""
+    rng = np.random.default_rng(3)
+    user = unit(rng.normal(size=axis(0).shape))
+    set_user_vector(conn, 1, user)
+    conn.execute(
+        "UPDATE recdb.settings SET covisit_weight = 0, popularity_weight = 0,"
+        " diversity_penalty = 0, explore_share = 0, exact_scan_below = 2000"
+    )
+    conn.execute("ANALYZE recdb.items")
+    conn.execute("SET enable_seqscan = off")  # or the planner would sort 60 rows itself
+    before = _hnsw_scans(conn)
+    got = ids(rerank(conn, 1, k=25))
+    assert _hnsw_scans(conn) == before, "a 60-item catalogue must not go through the index"
+    vectors = {r["item_id"]: r["embedding"] for r in topics}
+    exact = sorted(vectors, key=lambda i: (-float(np.dot(vectors[i], user)), i))[:25]
+    assert got == exact
+    filtered = ids(rerank(conn, 1, k=5, filter={"topic": 2}))
+    assert (
+        filtered
+        == [
+            i
+            for i in sorted(vectors, key=lambda i: -float(np.dot(vectors[i], user)))
+            if 300 <= i < 400
+        ][:5]
+    )
+    assert _hnsw_scans(conn) == before
+
+    conn.execute("UPDATE recdb.settings SET exact_scan_below = 0")
+    assert ids(rerank(conn, 1, k=25)) == exact  # 60 items at ef_search 200: exact too
+    assert _hnsw_scans(conn) > before
