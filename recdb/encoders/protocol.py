@@ -39,6 +39,11 @@ class BatchReader(Protocol):
         ``through``, oldest first, as (item_id, kind, value, epoch seconds)."""
         ...
 
+    def kind_signs(self) -> dict[str, float]:
+        """kind -> sign of its weight (recdb.event_kinds): which way rerank()'s fold of a
+        trained model moves a user for an event of that kind."""
+        ...
+
 
 @dataclass(frozen=True)
 class UserBatch:

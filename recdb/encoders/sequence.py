@@ -35,15 +35,20 @@ class SequenceUserEncoder:
         return ids, self.model.item_vectors(ids.tolist(), text)
 
     def encode_batch(self, batch: UserBatch) -> tuple[np.ndarray, np.ndarray]:
-        """Users through the sequence model. The stored norm is the weighted sum's length
-        (at least 1), as for the mean encoder, so rerank()'s zero-lag fold gives a new
-        event the same pull whichever encoder built the stored vector."""
+        """Users through the sequence model, their newest events folded in as rerank()
+        folds them (recdb.sequence.fold.stored_vectors: better than the model alone). The
+        stored norm is the weighted sum's length (at least 1), as for the mean encoder, so
+        rerank()'s zero-lag fold gives a new event the same pull whichever encoder built
+        the stored vector."""
+        from recdb.sequence.fold import STORED_FOLD_EVENTS, stored_vectors
+
         item_ids, item_vecs = self.item_vectors(batch)
         _, mean_norms = self.mean.encode_over(batch, item_ids, item_vecs)
-        histories = batch.reader.user_sequences(
-            batch.user_ids, batch.through, self.model.cfg.max_len
-        )
-        vectors = self.model.user_vectors(histories, (item_ids.tolist(), item_vecs))
+        folds = self.model.fold is not None  # its newest events are folded, not read
+        longest = self.model.cfg.max_len + (STORED_FOLD_EVENTS if folds else 0)
+        histories = batch.reader.user_sequences(batch.user_ids, batch.through, longest)
+        signs = batch.reader.kind_signs() if folds else {}
+        vectors = stored_vectors(self.model, histories, (item_ids.tolist(), item_vecs), signs)
         alive = np.abs(vectors).sum(axis=1) > 0
         norms = np.where(alive, np.maximum(mean_norms, 1.0), 0.0).astype(np.float32)
         return vectors, norms

@@ -78,6 +78,9 @@ class DatabaseReader:
             histories[r.user_index] = list(zip(r.items, r.kinds, r.vals, r.ts, strict=True))
         return histories
 
+    def kind_signs(self) -> dict[str, float]:
+        return {r.kind: float(r.sign) for r in fetch(self.conn, "kind_signs", {}, namedtuple_row)}
+
     def _vectors(self, name: str, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids, matrix) from a packed (ids, vector_send bytes) query, in slices that keep
         each packed value far below PostgreSQL's 1 GB limit."""

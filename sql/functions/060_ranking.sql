@@ -109,9 +109,10 @@ BEGIN ATOMIC
     -- Only candidates that can still reach the top p_limit are explained and diversified
     -- (each explanation compares an item with every liked history item): the best
     -- 2 x p_limit + 10 by base score, and every brand-new one (exploration keeps some
-    -- whatever their rank). The penalty only lowers scores, so the results of the rest
-    -- are unchanged; one further down would need more of the better-based items
-    -- penalised below it than there are slots.
+    -- whatever their rank). The penalty only lowers scores, so each contender's score is
+    -- what it was with the whole pool (a brand-new one lower down counts the contenders
+    -- above it in its group only); an item further down would need more of the
+    -- better-based items penalised below it than there are slots.
     contenders AS (
         SELECT sc.* FROM (
             SELECT x.*, row_number() OVER (ORDER BY x.ranked DESC, x.base DESC, x.item_id) AS pre

@@ -151,6 +151,10 @@ CROSS JOIN LATERAL (
 ) h
 GROUP BY u.ord
 
+-- name: kind_signs
+-- Which way a trained model's fold moves a user per event kind (as recdb.user_vector).
+SELECT kind, sign(weight) AS sign FROM recdb.event_kinds
+
 -- name: item_text_vectors
 -- Packed as item_vectors.
 SELECT array_agg(item_id) AS ids, string_agg(vector_send(text_embedding), ''::bytea) AS packed

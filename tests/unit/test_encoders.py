@@ -295,6 +295,10 @@ class DictReader:
         self.reads.append("user_sequences")
         return [self.sequences.get(u, [])[-max_len:] for u in user_ids]
 
+    def kind_signs(self) -> dict[str, float]:
+        self.reads.append("kind_signs")
+        return {"click": 1.0, "skip": -1.0}
+
 
 def user_batch(reader: DictReader, events: list[tuple[int, int, float]], n_users: int) -> UserBatch:
     """(user row, item id, weight) events, in event order."""

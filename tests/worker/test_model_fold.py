@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from recdb.sequence import registry
-from recdb.sequence.fold import POSITIONS
+from recdb.sequence.fold import POSITIONS, STORED_FOLD_EVENTS
 from recdb.sequence.job import train_and_register
 from tests.support.builders import ids, rerank
 from tests.support.tiny_model import tiny_text_encoder
@@ -130,3 +130,37 @@ def test_a_folded_ranking_is_what_the_worker_then_writes(conn, db_url, encoder, 
     assert sum(nxt[u] in encoded[u][:3] for u in users) >= len(users) - 1
     overlap = np.mean([len(set(folded[u]) & set(encoded[u])) / 10 for u in users])
     assert overlap >= 0.6, overlap
+
+
+def test_the_worker_stores_the_model_over_older_events_with_the_newest_folded(conn, served):
+    """The stored vector is the model over the history minus its newest
+    STORED_FOLD_EVENTS events, those folded in exactly as rerank()'s user_vector() folds
+    unseen events (a vector the worker writes and one rerank() folds speak the same
+    language), not the model over the whole history."""
+    w, result = served
+    user = max(w, key=lambda u: len(w[u]))
+    assert len(w[user]) > STORED_FOLD_EVENTS
+    model = registry.load(conn, result.model_id)
+    rows = conn.execute(
+        "SELECT item_id, text_embedding FROM recdb.items ORDER BY item_id"
+    ).fetchall()
+    item_ids = [r[0] for r in rows]
+    vecs = model.item_vectors(item_ids, np.asarray([r[1] for r in rows], dtype=np.float32))
+    events = conn.execute(
+        "SELECT event_id, item_id, kind, value, extract(epoch FROM occurred_at)::float8"
+        " FROM recdb.events WHERE user_id = %s ORDER BY occurred_at, event_id", (user,),
+    ).fetchall()  # fmt: skip
+    history = [tuple(e[1:]) for e in events]
+    worker = _vec(conn, "SELECT embedding FROM recdb.users WHERE user_id = %s", user)
+    alone = model.user_vectors([history], (item_ids, vecs))[0]
+    assert not np.allclose(worker, alone, atol=1e-3)
+
+    # Store the model over the older events only, watermarked before the newest
+    # STORED_FOLD_EVENTS: user_vector() folds those in SQL, and gets what the worker stored.
+    prefix = model.user_vectors([history[:-STORED_FOLD_EVENTS]], (item_ids, vecs))[0]
+    conn.execute(
+        "UPDATE recdb.users SET embedding = %s, encoded_through = %s, encoded_snapshot = NULL"
+        " WHERE user_id = %s", (prefix, events[-STORED_FOLD_EVENTS - 1][0], user),
+    )  # fmt: skip
+    folded = _vec(conn, "SELECT embedding FROM recdb.user_vector(%s)", user)
+    assert np.allclose(folded, worker, atol=1e-5)

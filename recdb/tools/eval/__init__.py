@@ -7,7 +7,8 @@ the newest event, not the clock), so two runs give the same numbers.
 
 Modules: ``knobs`` (presets, setting and reading them), ``protocol`` (split, user sample,
 phases), ``scoring`` (rerank() per user, cold start, baselines), ``run`` (the run, the
-sequence model trained inside it), ``cold`` (`--cold-items`: new items without events),
+sequence model trained inside it), ``sasrec_ce`` (the SASRec+ baseline, trained in the run
+when asked), ``cold`` (`--cold-items`: new items without events),
 ``report`` (results, tables, plot), ``metrics`` (offline ranking metrics and Python
 baselines), ``cli`` (`recdb eval`).
 """

@@ -24,6 +24,7 @@ from recdb.tools.eval import (
     write_plot,
 )
 from recdb.tools.eval.fresh import format_table as format_fresh_table
+from recdb.tools.eval.sasrec_ce import DEFAULT_GRID, SasrecCeConfig, format_grid, parse_grid
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +106,35 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--sasrec-ce-seeds",
+        type=int,
+        default=SasrecCeConfig.seeds,
+        metavar="N",
+        env_var="RECDB_EVAL_SASREC_CE_SEEDS",
+        help="baseline sasrec-ce (SASRec with full-softmax cross-entropy, item IDs): train "
+        "the config chosen on validation with N seeds, report the test mean ± std (the "
+        "slowest part of the run on CPU; 0: skip it)",
+    )
+    add_option(
+        parser,
+        "--sasrec-ce-grid",
+        default=format_grid(DEFAULT_GRID),
+        metavar="LEN:DROPOUT,...",
+        env_var="RECDB_EVAL_SASREC_CE_GRID",
+        help="sasrec-ce configs (max_len:dropout) chosen among on validation NDCG@10",
+    )
+    add_option(
+        parser,
+        "--sasrec-ce-max-epochs",
+        type=int,
+        default=SasrecCeConfig.max_epochs,
+        metavar="N",
+        env_var="RECDB_EVAL_SASREC_CE_MAX_EPOCHS",
+        help="epoch cap of each sasrec-ce training (early stopping on validation NDCG@10 "
+        f"after {SasrecCeConfig.patience} epochs without progress)",
+    )
+    add_option(
+        parser,
         "--cold-items",
         type=float,
         default=DEFAULT_FRACTION,
@@ -122,6 +152,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="run only the --cold-items protocol, not the main one",
     )
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
+
+
+def sasrec_ce_config(args: argparse.Namespace) -> SasrecCeConfig | None:
+    """The sasrec-ce baseline the options ask for; None with --sasrec-ce-seeds 0. Raises
+    ValueError on a bad value."""
+    if args.sasrec_ce_seeds < 0:
+        raise ValueError(f"--sasrec-ce-seeds must be >= 0 (0: off), got {args.sasrec_ce_seeds}")
+    if args.sasrec_ce_seeds == 0:
+        return None
+    try:
+        grid = parse_grid(args.sasrec_ce_grid)
+    except ValueError as exc:
+        raise ValueError(f"--sasrec-ce-grid: {exc}") from None
+    if args.sasrec_ce_max_epochs < 1:
+        raise ValueError(f"--sasrec-ce-max-epochs must be >= 1, got {args.sasrec_ce_max_epochs}")
+    return SasrecCeConfig(
+        seeds=args.sasrec_ce_seeds,
+        grid=grid,
+        max_epochs=args.sasrec_ce_max_epochs,
+        device=args.device,
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -143,6 +194,11 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        sasrec_ce = sasrec_ce_config(args)
+    except ValueError as exc:
+        print(f"recdb eval: {exc}", file=sys.stderr)
+        return 2
     encoders = [e.strip() for e in args.encoders.split(",") if e.strip()] if args.encoders else None
     if args.cold_only:
         return _outputs(args, {"cold_items": _cold_items(args, items, ratings, encoders)})
@@ -160,6 +216,7 @@ def main(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         fresh=args.fresh,
+        sasrec_ce_config=sasrec_ce,
     )
     p = result["protocol"]
     print(

@@ -40,7 +40,34 @@ def format_table(result: Mapping[str, Any], k: int = K) -> str:
         if pop and name not in {"popularity"}:
             row += f"   {m[f'ndcg@{k}'] / pop:.2f}x pop"
         lines.append(row)
+    lines += format_seeds(result, k)
     return "\n".join(lines)
+
+
+def format_seeds(result: Mapping[str, Any], k: int = K) -> list[str]:
+    """One line per method trained with several seeds (``sasrec-ce``): its test figure is
+    the mean ± std over seeds, while its table row is one seed's ranking."""
+    lines = []
+    for name, m in result["methods"].items():
+        seeds = m.get("seeds")
+        if not seeds:
+            continue
+        line = (
+            f"{name}: ndcg@{k} {seeds[f'ndcg@{k}_mean']:.4f} ± {seeds[f'ndcg@{k}_std']:.4f}, "
+            f"hr@{k} {seeds[f'hr@{k}_mean']:.4f} ± {seeds[f'hr@{k}_std']:.4f} "
+            f"({seeds['n']} seed{'s' if seeds['n'] != 1 else ''}; the row is seed "
+            f"{seeds['seeds'][0]}'s ranking)"
+        )
+        info = (result.get("protocol") or {}).get("sasrec_ce") if name == "sasrec-ce" else None
+        if info:
+            sel, first = info["selected"], info["seeds"][0]
+            line += (
+                f"; max_len {sel['max_len']}, dropout {sel['dropout']:g} chosen on validation "
+                f"(ndcg@{k} {first[f'valid_ndcg@{k}']:.4f}, best epoch {first['best_epoch']}), "
+                f"{info['seconds_per_epoch']:.2f} s/epoch, {info['total_seconds']:.0f} s in all"
+            )
+        lines.append(line)
+    return lines
 
 
 def format_cold_table(cold: Mapping[str, Any]) -> str:

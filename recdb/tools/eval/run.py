@@ -11,6 +11,13 @@ Each user encoder re-encodes all users (``requeue_all_users`` + worker) and is s
 the run, on the training interactions. The baselines and rerank()'s own cold-start order
 run on the same split in the same run. With ``fresh`` (--fresh N), each encoder's test
 measurement is followed by the zero-lag fold measurement of recdb.tools.eval.fresh.
+
+The ``sasrec-ce`` baseline (recdb.tools.eval.sasrec_ce; `recdb eval` runs it unless
+--sasrec-ce-seeds 0, run_evaluation only with a ``sasrec_ce_config``) is trained once, when
+the first phase records it: on the training interactions, choosing epochs and config on the
+validation targets, then ranking the test phase from train + validation. Both phases record
+the first seed's rankings; the test entry also carries every seed's figures (``seeds``), the
+protocol the grid and timings (``sasrec_ce``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import psycopg
 
 from recdb.datasets.movielens import Movie, Rating
 from recdb.db.sqlfiles import query
-from recdb.tools.eval import metrics, report, scoring
+from recdb.tools.eval import metrics, report, sasrec_ce, scoring
 from recdb.tools.eval.fresh import measure as measure_fresh
 from recdb.tools.eval.fresh import protocol as fresh_protocol
 from recdb.tools.eval.knobs import (
@@ -135,6 +142,25 @@ def train_and_store(
     }
 
 
+def sasrec_ce_baseline(
+    ratings: Sequence[Rating],
+    splits: Mapping[int, metrics.Split[int]],
+    users: Sequence[int],
+    all_items: Sequence[int],
+    cfg: sasrec_ce.SasrecCeConfig,
+    k: int = K,
+    progress: bool = False,
+) -> sasrec_ce.Outcome:
+    """Train and rank ``sasrec-ce`` on the eval's own split (recdb.tools.eval.protocol),
+    whether or not the run scores a validation phase: it learns from the validation
+    phase's histories, selects on its targets, and ranks from the test phase's histories.
+    The test targets are not handed over."""
+    (valid, _), (test, _) = phases(ratings, splits, users, validate=True)
+    return sasrec_ce.fit_and_rank(
+        valid.history, valid.targets, test.history, users, all_items, cfg, k, progress
+    )
+
+
 @dataclass
 class EvalRun:
     """The state one run carries from phase to phase."""
@@ -156,6 +182,9 @@ class EvalRun:
     base_settings: dict[str, Any] = field(default_factory=dict)
     text_items: set[str | None] = field(default_factory=set)  # item encoders as loaded
     trained: dict[str, Any] = field(default_factory=dict)  # the sequence model, trained once
+    all_items: list[int] = field(default_factory=list)  # the catalogue, sorted
+    sasrec_ce_config: sasrec_ce.SasrecCeConfig | None = None  # None: no sasrec-ce baseline
+    sasrec_ce_outcome: sasrec_ce.Outcome | None = None  # trained on first use
     results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def record(
@@ -168,6 +197,35 @@ class EvalRun:
         self.results.setdefault(phase.name, {})[name] = m
         log.info("%s %-18s ndcg@%d %.4f", phase.name, name, self.k, m[f"ndcg@{self.k}"])
         return m
+
+    def record_sasrec_ce(self, phase: Phase) -> None:
+        """Record ``sasrec-ce`` in ``phase``, training it first if no phase has yet; the
+        test phase also gets every seed's NDCG/HR and their mean ± std."""
+        if self.sasrec_ce_config is None:
+            return
+        if self.sasrec_ce_outcome is None:
+            self.sasrec_ce_outcome = sasrec_ce_baseline(
+                self.ratings,
+                self.splits,
+                self.users,
+                self.all_items,
+                self.sasrec_ce_config,
+                self.k,
+                self.progress,
+            )
+        out = self.sasrec_ce_outcome
+        if phase.name == "valid":
+            self.record(phase, sasrec_ce.NAME, out.valid_rankings, out.seconds)
+            return
+        m = self.record(phase, sasrec_ce.NAME, out.test_rankings[0], out.seconds)
+        per_seed = [
+            metrics.evaluate(
+                {u: r.get(u, []) for u in phase.targets}, phase.targets, self.n_catalog, self.k
+            )
+            for r in out.test_rankings
+        ]
+        m["train_seconds"] = round(out.seconds, 1)
+        m["seeds"] = sasrec_ce.seed_summary(per_seed, [t.seed for t in out.seeds], self.k)
 
     def drain(self, what: str, desc: str, **kw: Any) -> None:
         """Let one in-process worker encode everything queued; ``what`` names it in errors."""
@@ -265,9 +323,11 @@ def run_evaluation(
     dataset: str = "MovieLens-100K",
     sequence_config: Any = None,
     fresh: int = 0,
+    sasrec_ce_config: sasrec_ce.SasrecCeConfig | None = None,
 ) -> dict[str, Any]:
     """Run the whole protocol (module docstring) and return the JSON-ready result;
-    ``fresh`` N > 0 adds the zero-lag fold measurement (recdb.tools.eval.fresh)."""
+    ``fresh`` N > 0 adds the zero-lag fold measurement (recdb.tools.eval.fresh), a
+    ``sasrec_ce_config`` the ``sasrec-ce`` baseline (recdb.tools.eval.sasrec_ce)."""
     from recdb.datasets.loader import insert_events, movie_rows, upsert_items
     from recdb.datasets.movielens import rating_events
     from recdb.db import connect, schema
@@ -304,6 +364,8 @@ def run_evaluation(
         progress=progress,
         sequence_config=sequence_config,
         fresh=fresh,
+        all_items=all_items,
+        sasrec_ce_config=sasrec_ce_config,
     )
     try:
         apply_knobs(conn, knobs)
@@ -321,6 +383,7 @@ def run_evaluation(
                 conn.execute(query(_Q, "refresh_popularity_for_phase"))
             for name, ranked, secs in scoring.baselines(url, phase, all_items, eval_users, k):
                 run.record(phase, name, ranked, secs)
+            run.record_sasrec_ce(phase)
             for name in encoders:
                 run.measure_encoder(phase, name)
         knobs_in_force = effective_knobs(conn)
@@ -345,9 +408,10 @@ def run_evaluation(
         "database": database,
         "knobs_set": knobs,
         "knobs_in_force": knobs_in_force,
-        "baselines": dict(scoring.BASELINES),
+        "baselines": scoring.baseline_descriptions(sasrec_ce_config is not None),
         "sequence_model": {k: v for k, v in run.trained.items() if k != "model_id"} or None,
         "fresh": fresh_protocol(fresh),
+        "sasrec_ce": run.sasrec_ce_outcome.to_json() if run.sasrec_ce_outcome else None,
         "timings_s": {
             "encode_items": round(encode_items_s, 2),
             "wall": round(time.perf_counter() - wall0, 2),

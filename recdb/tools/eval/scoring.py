@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from recdb.db.sqlfiles import query
-from recdb.tools.eval import metrics
+from recdb.tools.eval import metrics, sasrec_ce
 from recdb.tools.eval.protocol import K, Phase
 
 _Q = "queries/eval.sql"
@@ -20,7 +20,14 @@ BASELINES = {
     "item-knn": "cosine item-kNN, 10 neighbours (recdb.tools.eval.metrics defaults)",
     "popularity-rerank": "rerank() cold-start order (decayed popularity from "
     "recdb.item_popularity) for a user with no events, history removed client-side",
+    sasrec_ce.NAME: sasrec_ce.DESCRIPTION,
 }
+
+
+def baseline_descriptions(with_sasrec_ce: bool) -> dict[str, str]:
+    """BASELINES as the protocol JSON lists them: ``sasrec-ce`` only when it ran (it is
+    trained in the run, recdb.tools.eval.run, not yielded by baselines())."""
+    return {n: d for n, d in BASELINES.items() if with_sasrec_ce or n != sasrec_ce.NAME}
 
 
 def rerank_rankings(
@@ -75,7 +82,8 @@ def cold_start(url: str, phase: Phase, users: Sequence[int], k: int) -> dict[int
 def baselines(
     url: str, phase: Phase, all_items: Sequence[int], users: Sequence[int], k: int
 ) -> Iterator[tuple[str, dict[int, list[int]], float]]:
-    """(name, rankings, seconds) of every baseline in BASELINES, in that order."""
+    """(name, rankings, seconds) of every baseline in BASELINES but ``sasrec-ce``, in
+    that order."""
     t0 = time.perf_counter()
     ranked = metrics.popularity_ranking(phase.history, all_items, k)
     yield "popularity", ranked, time.perf_counter() - t0
