@@ -29,6 +29,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0008_fold_and_prior.py": (
             "5e01c8542737fd4bee83c689c0189eb0df2aaa62feb3e7573bc6d2cb84b34894"
         ),
+        "0009_lean_served_path.py": (
+            "7c48903a1231a0e25e470fd1629ca7564e42cabe07dbfda198a8fe595a18fd0d"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -84,6 +87,12 @@ RELEASED: dict[str, dict[str, str]] = {
     "sql/v0008": {
         "down.sql": "241db5e2b4cae7ef843a613ee6c8b388c737e9fa20ada09f3a169578befc6f1f",
         "fold_and_prior.sql": "d862f335d8e96161982f3b343588727964e1722a9ed8cb40cf756239373491ac",
+    },
+    "sql/v0009": {
+        "down.sql": "b8fb757522f4e15ca76eee626948f6e06d02c4a0b993501681b4d152f2ec2dad",
+        "lean_served_path.sql": (
+            "7548665e82f8c4a7370e915da60db5ae4ee07358c0c030b36bdb390d48ac3efe"
+        ),
     },
     "sql/v0006/functions": {
         "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
