@@ -12,6 +12,8 @@ from recdb.db import scratch
 from recdb.tools.bench.config import DEFAULT_DB, ML100K, BenchConfig
 from recdb.tools.bench.report import render, targets
 from recdb.tools.bench.run import run_bench
+from recdb.tools.bench.scale import ScaleConfig, run_scale
+from recdb.tools.bench.scale_report import render_scale, write_scale_plot
 from recdb.tools.bench.stats import parse_floats, parse_ints, parse_sizes
 
 
@@ -105,6 +107,36 @@ def configure(parser: argparse.ArgumentParser) -> None:
         " for --duration seconds; reports errors, queue lag and rerank() p99 under load",
     )
     _option(parser, "--soak-event-rate", type=float, default=300.0, help="events/s during --soak")
+    _option(
+        parser,
+        "--scale",
+        flag=True,
+        help="instead of the figures: the costs of a shop-shaped log at each of"
+        " --scale-steps (import, maintenance, worker, live INSERTs, rerank() per user class,"
+        " disk); items and users are a tenth of the events each",
+    )
+    _option(
+        parser,
+        "--scale-steps",
+        default=",".join(str(n) for n in ScaleConfig().steps),
+        help="--scale: events in the log at each step, comma-separated (k/m suffixes ok)",
+    )
+    _option(
+        parser,
+        "--scale-worker-users",
+        type=int,
+        default=ScaleConfig().worker_users,
+        help="--scale: users the worker drains for the users/s figure",
+    )
+    _option(
+        parser,
+        "--scale-live-events",
+        type=int,
+        default=ScaleConfig().live_events,
+        help="--scale: the log's newest events, written as single-row INSERTs while a worker"
+        " runs; the incremental maintenance after them is timed",
+    )
+    _option(parser, "--plot", metavar="PATH", help="--scale: also write the log-log plot here")
 
 
 def _write_json(path: str, result: dict[str, Any]) -> None:
@@ -134,10 +166,36 @@ def _soak(args: argparse.Namespace) -> int:
     return 0 if result["errors"] == 0 and result["queue_left"] == 0 else 1
 
 
+def _scale(args: argparse.Namespace) -> int:
+    cfg = ScaleConfig(
+        steps=parse_ints(args.scale_steps),
+        worker_users=args.scale_worker_users,
+        live_events=args.scale_live_events,
+        class_queries=args.class_queries,
+        repeats=args.repeats,
+        seed=args.seed,
+        dbname=f"{args.bench_db}_scale",
+        keep=args.keep,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    result = run_scale(cfg)
+    print(render_scale(result), end="")
+    if args.json:
+        _write_json(args.json, result)
+        print(f"\nJSON written to {args.json}")
+    if args.plot:
+        write_scale_plot(result, args.plot)
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def markdown(path: str) -> str:
     """The report of a saved result, as the run printed it (targets recomputed when the
     file predates them)."""
     result = json.loads(Path(path).read_text(encoding="utf-8"))
+    if "scale" in result:
+        return render_scale(result)
     if "targets" not in result:
         result["targets"] = targets(result)
     return render(result)
@@ -149,6 +207,8 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if args.soak:
         return _soak(args)
+    if args.scale:
+        return _scale(args)
     cfg = BenchConfig(
         sizes=parse_sizes(args.sizes),
         users=args.users,

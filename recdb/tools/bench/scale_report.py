@@ -1,0 +1,242 @@
+"""The report of `recdb bench --scale`: its targets, the markdown table per step, and the
+log-log plot of every cost against the step (also from a saved JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from recdb.tools.bench.config import USER_CLASSES
+from recdb.tools.bench.report import _fmt, _ratio, _table
+
+# (what, comparison, threshold): the smallest and the largest step of one run compared.
+SCALE_TARGETS: tuple[tuple[str, str, float], ...] = (
+    ("scale: served p99 heavy / light @largest step", "<=", 1.5),
+    ("scale: served p99 @largest / @smallest step, worst class", "<=", 1.3),
+    ("scale: maintenance s per 1k new events @largest / @smallest step", "<=", 2.0),
+    ("scale: wall time of a run to 10^7 events, s", "<=", 3600.0),
+)
+FULL_SCALE_EVENTS = 10_000_000  # the wall-time target applies to a run that reaches it
+
+
+def _steps(result: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    return sorted(((int(n), s) for n, s in result.get("scale", {}).items()), key=lambda x: x[0])
+
+
+def _p99(step: dict[str, Any], cls: str, prefix: str = "rerank") -> float | None:
+    return (step.get("classes", {}).get(cls) or {}).get(f"{prefix}_p99_ms")
+
+
+def _lookup(result: dict[str, Any], name: str) -> float | None:
+    steps = _steps(result)
+    if not steps:
+        return None
+    (n0, small), (n1, large) = steps[0], steps[-1]
+    if name == SCALE_TARGETS[0][0]:
+        return _ratio(_p99(large, "heavy"), _p99(large, "light"))
+    if name == SCALE_TARGETS[1][0]:
+        if n0 == n1:
+            return None
+        ratios = [_ratio(_p99(large, c), _p99(small, c)) for c in USER_CLASSES]
+        got = [r for r in ratios if r is not None]
+        return max(got) if got else None
+    if name == SCALE_TARGETS[2][0]:
+        if n0 == n1:
+            return None
+        return _ratio(
+            (large.get("live") or {}).get("maintenance_s_per_1k_events"),
+            (small.get("live") or {}).get("maintenance_s_per_1k_events"),
+        )
+    if name == SCALE_TARGETS[3][0]:
+        return result.get("wall_s") if n1 >= FULL_SCALE_EVENTS else None
+    return None
+
+
+def scale_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with what was measured and whether it is met (None: not measured, e.g.
+    one step only, or a run that stops short of 10^7 events for the wall time)."""
+    out = []
+    for name, op, limit in SCALE_TARGETS:
+        got = _lookup(result, name)
+        ok = None if got is None else {"<=": got <= limit, ">=": got >= limit}[op]
+        out.append(
+            {
+                "name": name,
+                "op": op,
+                "limit": limit,
+                "target": f"{name} {op} {limit:g}",
+                "measured": got,
+                "met": ok,
+            }
+        )
+    return out
+
+
+def _mk(n: int) -> str:
+    for unit, div in (("M", 1_000_000), ("k", 1_000)):
+        if n >= div and n % (div // 10) == 0:
+            return f"{n / div:g}{unit}"
+    return f"{n:,}"
+
+
+def render_scale(result: dict[str, Any]) -> str:
+    steps = _steps(result)
+    head = ["events", *(_mk(n) for n, _ in steps)]
+
+    def row(label: str, get: Any, digits: int = 2) -> list[str]:
+        return [label, *(_fmt(get(s), digits) for _, s in steps)]
+
+    def live(key: str) -> Any:
+        return lambda s: (s.get("live") or {}).get(key)
+
+    def size(key: str) -> Any:
+        return lambda s: (s.get("sizes_mb") or {}).get(key)
+
+    rows = [
+        row("items = users", lambda s: s.get("items")),
+        row("`recdb import` events/s", lambda s: s.get("import_events_per_s"), 0),
+        row("HNSW bulk build, s", lambda s: s.get("index_build_s"), 1),
+        row("popularity, full, s", lambda s: job("maintenance_full", "popularity", s), 2),
+        row("co-visitation, full rebuild, s", lambda s: job("maintenance_full", "neighbors", s), 2),
+        row("worker users/s (mean encoder)", lambda s: s.get("worker_users_per_s"), 0),
+        row("live single-row INSERTs/s, worker running", live("insert_events_per_s"), 0),
+        row("live: worker caught up after, s", live("catch_up_s"), 2),
+        row("maintenance after the live events, s", lambda s: _live_m(s), 2),
+        row("  per 1k new events, s", live("maintenance_s_per_1k_events"), 3),
+        row("  of which popularity, s", lambda s: job("live", "popularity", s), 2),
+        row("  of which co-visitation, s", lambda s: job("live", "neighbors", s), 2),
+    ]
+    for cls in USER_CLASSES:
+        rows.append(row(f"served p50 / p99 {cls}, ms", _pair(cls, "rerank")))
+    for cls in USER_CLASSES:
+        rows.append(row(f"filtered / candidates p99 {cls}, ms", _fc(cls)))
+    for cls in USER_CLASSES:
+        rows.append(row(f"raw HNSW p99 {cls}, ms", lambda s, c=cls: _p99(s, c, "raw_hnsw")))
+    rows += [
+        row("heavy users' events (min-max)", _events_range("heavy")),
+        row("database, MB", size("database"), 0),
+        row("  events (heap + indexes), MB", size("events"), 0),
+        row("  co-visitation counts, MB", size("covisitation"), 0),
+        row("rerank() working set, MB", size("served_working_set"), 0),
+        row("disk per 10^6 events, MB", lambda s: s.get("disk_mb_per_million_events"), 0),
+    ]
+    lines = ["## recdb bench --scale", "", *_table(head, [[str(x) for x in r] for r in rows])]
+    lines += ["### Targets", ""]
+    lines += _table(
+        ["target", "measured", "met"],
+        [[t["target"], _fmt(t["measured"], 3), _fmt(t["met"])] for t in result.get("targets", [])],
+    )
+    m = result.get("machine", {})
+    lines.append(
+        f"Commit {m.get('commit', '?')}, {m.get('cpu_count', '?')} cores, load average at "
+        f"start {m.get('load_avg_at_start', '?')}, end {m.get('load_avg_at_end', '?')}; "
+        f"wall {_fmt(result.get('wall_s'), 0)} s."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _live_m(s: dict[str, Any]) -> float | None:
+    return ((s.get("live") or {}).get("maintenance") or {}).get("seconds")
+
+
+def _pair(cls: str, prefix: str) -> Any:
+    def get(s: dict[str, Any]) -> str | None:
+        c = s.get("classes", {}).get(cls) or {}
+        p50, p99 = c.get(f"{prefix}_p50_ms"), c.get(f"{prefix}_p99_ms")
+        return None if p99 is None else f"{_fmt(p50)} / {_fmt(p99)}"
+
+    return get
+
+
+def _fc(cls: str) -> Any:
+    def get(s: dict[str, Any]) -> str | None:
+        f, c = _p99(s, cls, "filtered"), _p99(s, cls, "candidates")
+        return None if f is None and c is None else f"{_fmt(f)} / {_fmt(c)}"
+
+    return get
+
+
+def _events_range(cls: str) -> Any:
+    def get(s: dict[str, Any]) -> str | None:
+        c = s.get("classes", {}).get(cls) or {}
+        if c.get("events_min") is None:
+            return None
+        return f"{c['events_min']:,}-{c['events_max']:,}"
+
+    return get
+
+
+def write_scale_plot(result: dict[str, Any], path: str | Path) -> None:
+    """Log-log: every cost against the step's events (seconds, ms, MB in three panels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = _steps(result)
+    if not steps:
+        raise ValueError("nothing to plot: the result has no --scale steps")
+    xs = [n for n, _ in steps]
+    panels: list[tuple[str, dict[str, list[Any]]]] = [
+        (
+            "seconds",
+            {
+                "import": [s.get("import_s") for _, s in steps],
+                "HNSW build": [s.get("index_build_s") for _, s in steps],
+                "popularity (full)": [job("maintenance_full", "popularity", s) for _, s in steps],
+                "co-visitation (full)": [job("maintenance_full", "neighbors", s) for _, s in steps],
+                "maintenance / 1k live events": [
+                    (s.get("live") or {}).get("maintenance_s_per_1k_events") for _, s in steps
+                ],
+                "catch-up after live events": [
+                    (s.get("live") or {}).get("catch_up_s") for _, s in steps
+                ],
+            },
+        ),
+        (
+            "rerank() p99, ms",
+            {
+                **{f"served {c}": [_p99(s, c) for _, s in steps] for c in USER_CLASSES},
+                "filtered median": [_p99(s, "median", "filtered") for _, s in steps],
+                "candidates median": [_p99(s, "median", "candidates") for _, s in steps],
+                "raw HNSW median": [_p99(s, "median", "raw_hnsw") for _, s in steps],
+            },
+        ),
+        (
+            "MB",
+            {
+                "database": [(s.get("sizes_mb") or {}).get("database") for _, s in steps],
+                "rerank() working set": [
+                    (s.get("sizes_mb") or {}).get("served_working_set") for _, s in steps
+                ],
+            },
+        ),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 4.5), squeeze=False)
+    for ax, (unit, series) in zip(axes[0], panels, strict=True):
+        for name, ys in series.items():
+            pts = [
+                (x, y) for x, y in zip(xs, ys, strict=True) if isinstance(y, int | float) and y > 0
+            ]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("events in the log")
+        ax.set_ylabel(unit)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("recdb bench --scale: cost against the size of the log (log-log)")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def job(phase: str, name: str, s: dict[str, Any]) -> float | None:
+    """Seconds the job recorded in a phase ("maintenance_full", or "live": the
+    incremental run after the live events)."""
+    m = s.get(phase) or {}
+    if phase == "live":
+        m = m.get("maintenance") or {}
+    return (m.get("jobs", {}).get(name) or {}).get("seconds")

@@ -1,0 +1,40 @@
+-- Named queries for `recdb bench --scale` (recdb/tools/bench/scale.py). They run only in
+-- the bench's own database, never in an application database.
+
+-- name: keep_queued_users
+-- The users/s figure is measured on a bounded drain: every other user leaves the queue
+-- (their events stay; co-visitation and popularity still count them).
+DELETE FROM recdb.user_queue WHERE user_id <> ALL (%(users)s::bigint[])
+
+-- name: maintenance_jobs
+-- What each maintenance job last took, as the jobs record it themselves.
+SELECT m.job, m.seconds, m.rows FROM recdb.maintenance m ORDER BY m.job
+
+-- name: sizes
+-- Bytes on disk: the database, the event log (heap and indexes), the catalogue (heap,
+-- vectors and HNSW), users, the co-visitation counts, and the working set rerank() reads
+-- on every call (the catalogue, users, neighbour lists, popularity, brand-new items).
+SELECT pg_database_size(current_database()) AS database,
+       pg_total_relation_size('recdb.events') AS events,
+       pg_total_relation_size('recdb.items') AS items,
+       pg_total_relation_size('recdb.users') AS users,
+       pg_total_relation_size('recdb.covisit_pairs')
+           + pg_total_relation_size('recdb.covisit_user_items')
+           + pg_total_relation_size('recdb.covisit_counts') AS covisitation,
+       pg_total_relation_size('recdb.items') + pg_total_relation_size('recdb.users')
+           + pg_total_relation_size('recdb.item_neighbors')
+           + pg_total_relation_size('recdb.item_popularity')
+           + pg_total_relation_size('recdb.new_items') AS served_working_set
+
+-- name: rerank_candidates
+SELECT rank, item_id, score, because_item_id, reason, fresh_events
+FROM rerank(%(user_id)s, %(k)s, candidates => %(candidates)s)
+
+-- name: encoded_users
+SELECT u.user_id FROM recdb.users u
+WHERE u.user_id = ANY (%(users)s::bigint[]) AND u.embedding IS NOT NULL
+
+-- name: insert_event
+-- One event as an app writes it (its own transaction; the time is the server's now()).
+INSERT INTO recdb.events (user_id, item_id, kind, value)
+VALUES (%(user_id)s, %(item_id)s, %(kind)s, %(value)s)
