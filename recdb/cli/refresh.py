@@ -1,8 +1,9 @@
 """`recdb refresh [--full]`: run maintenance now (popularity, co-visitation, retention).
 
-Without --full, co-visitation applies only the users re-encoded since the last run (what
-the worker's maintenance thread does on its interval); --full rebuilds it from every
-event (after bulk deletes outside recdb, or to check the incremental state).
+Without --full, popularity applies only the events added, deleted or updated since its
+last run and co-visitation only the users re-encoded since then (what the worker's
+maintenance thread does on its interval); --full rebuilds both from every event (after
+changes made with the triggers off, or to check the incremental state).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from recdb.cli.options import add_option
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_option(parser, "--full", flag=True, help="rebuild co-visitation from every event")
+    add_option(
+        parser, "--full", flag=True, help="rebuild popularity and co-visitation from every event"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -1,9 +1,12 @@
 """Maintenance off the encoding path: popularity (and the content prior fitted on it),
 co-visitation neighbours, retention.
 
-Co-visitation is incremental: each step applies the users whose vectors the worker
-rewrote since the last one (recdb.sync_covisitation), so its cost grows with what changed;
-the full rebuild runs the first time, when the knobs change, or on `recdb refresh --full`.
+Both collaborative jobs are incremental, so their cost grows with what changed, not with
+the event log: popularity counts the events committed since its last run and subtracts
+the counted ones deleted since (recdb.refresh_popularity); co-visitation applies the
+users whose vectors the worker rewrote since the last step (recdb.sync_covisitation).
+Each does its full rebuild the first time, when its knobs change, or on
+`recdb refresh --full` (recdb.rebuild_popularity, recdb.refresh_neighbors).
 
 Each job is its own short transaction on a connection of its own, in a background thread
 on the worker's popularity interval, so user and item batches never wait behind a
@@ -43,11 +46,13 @@ def run_jobs(
 ) -> dict[str, int]:
     """Every maintenance job once, each step its own transaction; rows touched per job.
 
-    Co-visitation applies the users changed since the last run, COVISIT_BATCH per
-    transaction, until none are left (`full`: rebuilds everything instead).
+    Popularity applies what changed since its last run (items changed; `full`: rebuilds
+    it, items with events). Co-visitation applies the users changed since the last run,
+    COVISIT_BATCH per transaction, until none are left (`full`: rebuilds everything
+    instead).
     """
     done: dict[str, int] = {}
-    row = conn.execute(q("refresh_popularity")).fetchone()
+    row = conn.execute(q("rebuild_popularity" if full else "refresh_popularity")).fetchone()
     conn.commit()
     done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
     if row and row[0] is not None:  # this worker refreshed: the prior follows the scores

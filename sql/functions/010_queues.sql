@@ -128,6 +128,17 @@ BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN  -- an event moved to another user leaves the old one
         INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT o.user_id FROM old_rows o;
         queued := queued OR FOUND;
+        -- Popularity counts each event once, when new (recdb.refresh_popularity): what
+        -- changes after that is queued for it, the old version out, an update's new one in.
+        -- Inserts add nothing here.
+        INSERT INTO recdb.popularity_changes (item_id, kind, at, txid, sign)
+        SELECT o.item_id, o.kind, least(o.occurred_at, o.recorded_at), o.txid, -1
+        FROM old_rows o;
+        IF TG_OP = 'UPDATE' THEN
+            INSERT INTO recdb.popularity_changes (item_id, kind, at, txid, sign)
+            SELECT n.item_id, n.kind, least(n.occurred_at, n.recorded_at), n.txid, 1
+            FROM new_rows n;
+        END IF;
     END IF;
     IF queued THEN
         PERFORM pg_catalog.pg_notify('recdb_work', 'users');

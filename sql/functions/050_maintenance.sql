@@ -15,52 +15,264 @@ BEGIN ATOMIC
 END;
 
 -- Popularity with recency decay (the cold-start order and a ranking prior): every event
--- of a kind with weight > 0 counts as consumption, whatever its value, decayed from the
--- newest event, or from now() if a stored event lies in the future (one outlier must
--- not decay everyone else's popularity to nothing).
+-- of a kind with weight > 0 counts as consumption, whatever its value, decayed by
+-- popularity_half_life. Maintained from what changed (revision 0010, tables in
+-- sql/v0010/incremental_popularity.sql):
+--
+-- * Exponential decay makes the sum maintainable. recdb.popularity.mass is
+--   sum(weight * 2^((t - anchor) / half_life)) over the item's events, against a fixed
+--   anchor (popularity_state.anchor, epoch seconds); the served score mass / max(mass) is
+--   the same whatever the anchor (it is what decaying everything from the newest event
+--   gave), so an event is added once and never revisited. The anchor moves (every mass
+--   multiplied by a power of two, exactly) only when the masses leave 2^+-64, i.e. after
+--   about 64 half-lives: rare, and the only step that touches every row.
+-- * The normaliser is one row: scale = 1 / max(mass), read by the served functions and
+--   the recdb.item_popularity view. Storing score per row would rewrite every row each
+--   run (the max grows with every new event); reading one more one-row table per call
+--   does not. Below 2^-20 of the top (about the old 20-half-life window) a score is 0.
+-- * t is least(occurred_at, recorded_at): an event dated ahead of the server clock (up to
+--   max_future_skew; the events trigger refuses more) counts as of when it was recorded,
+--   so one outlier cannot decay everyone else; both columns are fixed per row, so a full
+--   rebuild gives the same t as the step that counted the event.
+-- * "New since the last run" costs the INSERT nothing: events.txid (a column default) is
+--   compared with the snapshot the last run stored (popularity_state.counted_through);
+--   new are the events of transactions it did not see, found through the BRIN index
+--   events_txid (txid >= that snapshot's xmin: a transaction still open at one run is
+--   counted by the first run after it commits, and the range stays open back to it).
+-- * Deleted and updated events: the events trigger (UPDATE/DELETE only) queues their old
+--   versions (-1) and an update's new one (+1) in popularity_changes; a run applies a
+--   queued row only if the event was counted (its txid visible in counted_through):
+--   retention, forget_user() and any DELETE the app role may do leave popularity at the
+--   next run. The new events and the queued rows are read in one statement (one
+--   snapshot), so an event deleted concurrently is either counted and its delete applied
+--   by a later run, or neither. Per item, `counted` events: at 0 the mass is exactly 0.
+--   TRUNCATE (no row triggers) and session_replication_role = replica (no triggers) are
+--   the owner's: TRUNCATE forces a rebuild; otherwise `recdb refresh --full`.
+-- * Called in a transaction that wrote events itself (a bulk load refreshing before it
+--   commits), a run counts them too (no other snapshot can say they were counted), and
+--   then leaves counted_through NULL: the next run rebuilds.
+-- Cost of a step: the new events' block ranges (16 pages each; ranges autovacuum has not
+-- summarised yet, autosummarize = on, are read whole), the queued rows, and the rows of
+-- the items they touch; of a rebuild: every event once. Both give the same scores up to
+-- float rounding (tests/worker/test_popularity.py).
+
+-- The positive weights popularity is built with (a change forces a rebuild).
+CREATE OR REPLACE FUNCTION recdb.popularity_weights() RETURNS jsonb
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT coalesce(jsonb_object_agg(k.kind, k.weight), '{}'::jsonb)
+    FROM recdb.event_kinds k WHERE k.weight > 0;
+END;
+
+-- Moves the anchor by p_shift half-lives (an integer: every mass is multiplied by a power
+-- of two, exactly; one that would fall below 2^-900 becomes 0).
+CREATE OR REPLACE FUNCTION recdb.popularity_rebase(p_shift double precision, p_hl double precision)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE recdb.popularity p
+    SET mass = CASE WHEN ln(p.mass) / ln(2.0::float8) - p_shift < -900 THEN 0
+                    ELSE p.mass * power(2.0::float8, -p_shift) END
+    WHERE p.mass > 0;
+    UPDATE recdb.popularity_state s SET anchor = s.anchor + p_shift * p_hl;
+END $$;
+
+-- The normaliser from the top mass (one index probe), rebasing first if the masses left
+-- 2^+-64.
+CREATE OR REPLACE FUNCTION recdb.popularity_normalise(p_hl double precision) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    top double precision;
+BEGIN
+    SELECT p.mass INTO top FROM recdb.popularity p ORDER BY p.mass DESC LIMIT 1;
+    IF top > 18446744073709551616.0::float8 OR (top > 0 AND top < 5.421010862427522e-20::float8) THEN
+        PERFORM recdb.popularity_rebase(floor(ln(top) / ln(2.0::float8)), p_hl);
+        SELECT p.mass INTO top FROM recdb.popularity p ORDER BY p.mass DESC LIMIT 1;
+    END IF;
+    UPDATE recdb.popularity_state s
+    SET scale = CASE WHEN top > 0 THEN 1 / top ELSE 0 END,
+        zero_below = CASE WHEN top > 0 THEN top * 9.5367431640625e-07::float8 ELSE 0 END;
+END $$;
+
+-- The full rebuild: every event the snapshot taken here sees, once; queued changes are
+-- dropped (the events read already show them). Items whose events are all gone keep a
+-- row at 0. Returns the items with events.
+CREATE OR REPLACE FUNCTION recdb.rebuild_popularity() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    hl_iv interval;
+    hl double precision;
+    snap pg_snapshot;
+    own xid8;
+    anchor double precision;
+    mine boolean;
+    n integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('recdb.refresh_popularity'));
+    PERFORM 1 FROM recdb.popularity_state s FOR UPDATE;
+    own := pg_current_xact_id_if_assigned();
+    SELECT s.popularity_half_life, greatest(extract(epoch FROM s.popularity_half_life), 1)::float8
+    INTO hl_iv, hl FROM recdb.settings s;
+    snap := pg_current_snapshot();
+    -- The newest time through its index (the old reference: never past now()).
+    SELECT date_part('epoch', least(max(e.occurred_at), now())) INTO anchor FROM recdb.events e;
+    anchor := coalesce(anchor, date_part('epoch', now()));
+
+    CREATE TEMP TABLE recdb_pop_full
+        (item_id bigint PRIMARY KEY, mass double precision, counted bigint, mine bigint)
+        ON COMMIT DROP;
+    WITH dropped AS (DELETE FROM recdb.popularity_changes)
+    INSERT INTO recdb_pop_full (item_id, mass, counted, mine)
+    SELECT e.item_id,
+           sum(k.weight * CASE WHEN x.x < -900 THEN 0 ELSE power(2.0::float8, x.x) END),
+           count(*), count(*) FILTER (WHERE e.txid = own)
+    FROM recdb.events e
+    JOIN recdb.event_kinds k ON k.kind = e.kind AND k.weight > 0
+    CROSS JOIN LATERAL (SELECT (date_part('epoch', least(e.occurred_at, e.recorded_at)) - anchor)
+                               / hl AS x) x
+    WHERE e.txid IS NULL OR pg_visible_in_snapshot(e.txid, snap) OR e.txid = own
+    GROUP BY e.item_id;
+    mine := EXISTS (SELECT 1 FROM recdb_pop_full t WHERE t.mine > 0);
+
+    UPDATE recdb.popularity p SET mass = 0, counted = 0, refreshed_at = now()
+    WHERE (p.mass <> 0 OR p.counted <> 0)
+      AND NOT EXISTS (SELECT 1 FROM recdb_pop_full t WHERE t.item_id = p.item_id);
+    INSERT INTO recdb.popularity AS p (item_id, mass, counted, refreshed_at)
+    SELECT t.item_id, t.mass, t.counted, now() FROM recdb_pop_full t
+    ON CONFLICT (item_id) DO UPDATE
+        SET mass = excluded.mass, counted = excluded.counted, refreshed_at = excluded.refreshed_at;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DROP TABLE recdb_pop_full;
+
+    INSERT INTO recdb.popularity_state AS s
+        (id, half_life, weights, anchor, counted_through, built_at, refreshed_at)
+    VALUES (true, hl_iv, recdb.popularity_weights(), anchor, CASE WHEN NOT mine THEN snap END,
+            clock_timestamp(), clock_timestamp())
+    ON CONFLICT (id) DO UPDATE
+        SET half_life = excluded.half_life, weights = excluded.weights,
+            anchor = excluded.anchor, counted_through = excluded.counted_through,
+            built_at = excluded.built_at, refreshed_at = excluded.refreshed_at;
+    PERFORM recdb.popularity_normalise(hl);
+    PERFORM recdb.record_maintenance('popularity', clock_timestamp() - started, n);
+    RETURN n;
+END $$;
+
+-- One incremental step (refresh_popularity's body): the events of transactions p_old did
+-- not see and p_new did (and the caller's own), plus the queued changes of events p_old
+-- saw, into the masses; then counted_through = p_new (NULL if its own were counted).
+-- enable_seqscan = off: whatever the statistics say (a table not analysed since a bulk
+-- load), the events are read through events_txid and the touched rows through their keys,
+-- never by scanning the table. Returns the items changed.
+CREATE OR REPLACE FUNCTION recdb.popularity_step(
+    p_old pg_snapshot, p_new pg_snapshot, p_anchor double precision, p_hl double precision
+) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
+DECLARE
+    own xid8 := pg_current_xact_id_if_assigned();
+    lo bigint := (pg_snapshot_xmin(p_old)::text)::bigint;
+    hi double precision;
+    n integer;
+BEGIN
+    lo := least(lo, (own::text)::bigint);
+    CREATE TEMP TABLE recdb_pop_rows
+        (item_id bigint, w double precision, x double precision, sign integer, mine boolean)
+        ON COMMIT DROP;
+    -- One statement, one snapshot: the queued changes it claims and the events it reads.
+    WITH claimed AS (
+        DELETE FROM recdb.popularity_changes c
+        RETURNING c.item_id, c.kind, c.at, c.txid, c.sign),
+    changed AS (
+        SELECT c.item_id, c.kind, c.at, c.sign::integer AS sign, false AS mine FROM claimed c
+        WHERE c.txid IS NULL OR pg_visible_in_snapshot(c.txid, p_old)
+        UNION ALL
+        SELECT e.item_id, e.kind, least(e.occurred_at, e.recorded_at), 1, e.txid = own
+        FROM recdb.events e
+        WHERE (e.txid::text)::bigint >= lo
+          AND (pg_visible_in_snapshot(e.txid, p_new) AND NOT pg_visible_in_snapshot(e.txid, p_old)
+               OR e.txid = own))
+    INSERT INTO recdb_pop_rows (item_id, w, x, sign, mine)
+    SELECT c.item_id, k.weight, (date_part('epoch', c.at) - p_anchor) / p_hl, c.sign,
+           coalesce(c.mine, false)
+    FROM changed c JOIN recdb.event_kinds k ON k.kind = c.kind AND k.weight > 0;
+
+    -- New events far past the anchor: move it first (masses stay below 2^600).
+    SELECT max(r.x) INTO hi FROM recdb_pop_rows r WHERE r.sign > 0;
+    IF hi > 512 THEN
+        PERFORM recdb.popularity_rebase(floor(hi), p_hl);
+        UPDATE recdb_pop_rows r SET x = r.x - floor(hi);
+    END IF;
+
+    CREATE TEMP TABLE recdb_pop_delta ON COMMIT DROP AS
+    SELECT r.item_id,
+           sum(r.sign * r.w * CASE WHEN r.x < -900 THEN 0 ELSE power(2.0::float8, r.x) END) AS mass,
+           sum(r.sign)::bigint AS counted
+    FROM recdb_pop_rows r GROUP BY r.item_id;
+    ANALYZE recdb_pop_delta;
+
+    UPDATE recdb.popularity p
+    SET counted = p.counted + d.counted,
+        mass = CASE WHEN p.counted + d.counted <= 0 THEN 0 ELSE greatest(p.mass + d.mass, 0) END,
+        refreshed_at = now()
+    FROM recdb_pop_delta d
+    WHERE p.item_id = d.item_id;
+    -- Items counted for the first time (an item deleted meanwhile has no row to take
+    -- its subtractions, nor gets one).
+    INSERT INTO recdb.popularity (item_id, mass, counted, refreshed_at)
+    SELECT d.item_id, greatest(d.mass, 0), d.counted, now()
+    FROM recdb_pop_delta d
+    WHERE d.counted > 0
+      AND NOT EXISTS (SELECT 1 FROM recdb.popularity p WHERE p.item_id = d.item_id)
+      AND EXISTS (SELECT 1 FROM recdb.items i WHERE i.item_id = d.item_id);
+    SELECT count(*) INTO n FROM recdb_pop_delta;
+    UPDATE recdb.popularity_state s
+    SET counted_through = CASE WHEN NOT EXISTS (SELECT 1 FROM recdb_pop_rows r WHERE r.mine)
+                               THEN p_new END,
+        refreshed_at = clock_timestamp();
+    DROP TABLE recdb_pop_rows, recdb_pop_delta;
+    RETURN n;
+END $$;
+
+-- Maintenance's popularity job: one step (popularity_step) from the last run's snapshot
+-- to one taken now, or the full rebuild (rebuild_popularity) the first time, after the
+-- half-life or the positive weights changed, or after the events were truncated.
+-- Returns the items changed (rebuilt). Runs one at a time (an advisory lock; the state
+-- row is locked too, so a caller in a snapshot older than the last run fails instead of
+-- counting twice).
 CREATE OR REPLACE FUNCTION recdb.refresh_popularity() RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     started timestamptz := clock_timestamp();
-    hl interval;
-    ref timestamptz;
+    st recdb.popularity_state;
+    hl double precision;
+    snap pg_snapshot;
     n integer;
 BEGIN
-    SELECT s.popularity_half_life INTO hl FROM recdb.settings s;
-    SELECT least(max(e.occurred_at), now()) INTO ref FROM recdb.events e;
-    IF ref IS NULL THEN
-        DELETE FROM recdb.item_popularity;
-        PERFORM recdb.record_maintenance('popularity', clock_timestamp() - started, 0);
-        RETURN 0;
+    PERFORM pg_advisory_xact_lock(hashtext('recdb.refresh_popularity'));
+    SELECT s.* INTO st FROM recdb.popularity_state s FOR UPDATE;
+    IF st.counted_through IS NULL
+       OR st.half_life IS DISTINCT FROM (SELECT s.popularity_half_life FROM recdb.settings s)
+       OR st.weights IS DISTINCT FROM recdb.popularity_weights() THEN
+        RETURN recdb.rebuild_popularity();
     END IF;
-
-    CREATE TEMP TABLE IF NOT EXISTS recdb_popularity_tmp
-        (item_id bigint PRIMARY KEY, raw double precision) ON COMMIT DROP;
-    TRUNCATE recdb_popularity_tmp;
-    INSERT INTO recdb_popularity_tmp
-    SELECT e.item_id,
-           sum(k.weight * power(0.5::float8, greatest(extract(epoch FROM ref - e.occurred_at), 0)::float8
-                                           / greatest(extract(epoch FROM hl), 1)::float8))
-    FROM recdb.events e JOIN recdb.event_kinds k ON k.kind = e.kind AND k.weight > 0
-    WHERE e.occurred_at > ref - 20 * hl
-    GROUP BY e.item_id;
-
-    -- An item whose events all left the window keeps a zero row: "no row" means nobody
-    -- ever interacted with it, which is when the content prior (rank_pool) stands in.
-    UPDATE recdb.item_popularity p SET raw = 0, score = 0, refreshed_at = now()
-    WHERE p.score <> 0
-      AND NOT EXISTS (SELECT 1 FROM recdb_popularity_tmp t WHERE t.item_id = p.item_id);
-
-    INSERT INTO recdb.item_popularity AS p (item_id, raw, score, refreshed_at)
-    SELECT t.item_id, t.raw, t.raw / nullif(max(t.raw) OVER (), 0), now()
-    FROM recdb_popularity_tmp t
-    ON CONFLICT (item_id) DO UPDATE
-        SET raw = excluded.raw, score = coalesce(excluded.score, 0), refreshed_at = excluded.refreshed_at;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    DROP TABLE recdb_popularity_tmp;
+    hl := greatest(extract(epoch FROM st.half_life), 1)::float8;
+    snap := pg_current_snapshot();
+    n := recdb.popularity_step(st.counted_through, snap, st.anchor, hl);
+    PERFORM recdb.popularity_normalise(hl);
     PERFORM recdb.record_maintenance('popularity', clock_timestamp() - started, n);
     RETURN n;
 END $$;
+
+-- TRUNCATE fires no row trigger: the next run rebuilds. (Only the owner truncates.)
+CREATE OR REPLACE FUNCTION recdb.events_truncated() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE recdb.popularity_state s SET counted_through = NULL;
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER events_truncated AFTER TRUNCATE ON recdb.events
+    FOR EACH STATEMENT EXECUTE FUNCTION recdb.events_truncated();
 
 -- Co-visitation neighbours: two items are close when the same users have them among
 -- their recent positive items (the distinct items of covisit_history newest positive
@@ -195,6 +407,10 @@ BEGIN
         FROM recdb_cv c WHERE c.in_new <> c.in_old
         GROUP BY c.item_id
         HAVING sum(CASE WHEN c.in_new THEN 1 ELSE -1 END) <> 0;
+    -- Temp tables have no statistics until analysed: without them the planner guesses,
+    -- and a guess of one row joined a whole index range per changed pair (seconds per
+    -- step on a 10^6-event log, growing with the log, not with the change).
+    ANALYZE recdb_cv, recdb_cv_pairs, recdb_cv_counts;
 
     DELETE FROM recdb.covisit_user_items o
     USING recdb_cv c
@@ -205,9 +421,10 @@ BEGIN
     INSERT INTO recdb.covisit_pairs AS p (item_id, other_id, users)
     SELECT d.i, d.j, d.d FROM recdb_cv_pairs d ORDER BY d.i, d.j
     ON CONFLICT (item_id, other_id) DO UPDATE SET users = p.users + excluded.users;
+    -- Driven from the pairs that lost users (key lookups), never a scan of covisit_pairs.
     DELETE FROM recdb.covisit_pairs p
-    USING recdb_cv_pairs d
-    WHERE p.item_id = d.i AND p.other_id = d.j AND d.d < 0 AND p.users <= 0;
+    WHERE (p.item_id, p.other_id) IN (SELECT d.i, d.j FROM recdb_cv_pairs d WHERE d.d < 0)
+      AND p.users <= 0;
 
     INSERT INTO recdb.covisit_counts AS c (item_id, users)
     SELECT d.item_id, d.d FROM recdb_cv_counts d WHERE d.d > 0 ORDER BY d.item_id
@@ -230,6 +447,7 @@ BEGIN
         SELECT p.other_id, p.item_id, true
         FROM recdb_cv_counts c JOIN recdb.covisit_pairs p ON p.item_id = c.item_id
         WHERE c.d < 0;
+    ANALYZE recdb_cv_cand;
     -- Per owner touched (or whose own count changed, which scales its whole list): the
     -- old list's length, the lowest new score inside it, whether an item inside lost its
     -- pair, and the best new score of a risen outsider.

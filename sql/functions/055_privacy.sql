@@ -3,9 +3,10 @@
 -- Removes every row that names the user, in one transaction: their events, their vector,
 -- their queue rows. Returns the count per table and records an audit row (time, calling
 -- login role (session_user), counts: nothing about the user). Co-visitation stops counting
--- the user at once (their set is erased and subtracted); popularity is an aggregate rebuilt
--- by maintenance: it stops counting the user's events at the next run
--- (recdb.maintenance_status). A user who comes back starts cold.
+-- the user at once (their set is erased and subtracted); popularity is an aggregate kept
+-- by maintenance: the deleted events are subtracted at its next run (the events trigger
+-- queues them, recdb.refresh_popularity; recdb.maintenance_status). A user who comes back
+-- starts cold.
 -- It waits for a worker batch that holds the user (the same advisory lock the worker's
 -- claim takes), so no batch in flight can write the vector back afterwards.
 -- SECURITY DEFINER: the app role erases without holding DELETE on users or the queue.

@@ -46,14 +46,17 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, @VEC@, pg_temp
 BEGIN ATOMIC
     -- Named columns, not *: a function bound to every column would block later
     -- migrations from adding or dropping settings. LIMIT 1 tells the planner what the
-    -- table's statistics may not: one row (else it plans joins for hundreds).
+    -- table's statistics may not: one row (else it plans joins for hundreds). With it, the
+    -- popularity normaliser (recdb.popularity_state, one row): an item's score is its mass
+    -- x scale, 0 below zero_below (see recdb.refresh_popularity).
     WITH s AS MATERIALIZED (
         SELECT st.explain_history, st.covisit_history, st.popularity_weight,
                st.covisit_weight, st.freshness_weight, st.freshness_half_life,
                st.diversity_penalty, st.content_prior_weight,
                least(floor(p_limit * st.explore_share),
-                     greatest(p_limit - st.explore_after, 0)) AS explore
-        FROM recdb.settings st LIMIT 1),
+                     greatest(p_limit - st.explore_after, 0)) AS explore,
+               ps.scale AS pop_scale, ps.zero_below AS pop_zero_below
+        FROM recdb.settings st LEFT JOIN recdb.popularity_state ps ON true LIMIT 1),
     -- The content prior (recdb.content_prior), when it was fitted in the space now served
     -- and has a weight: what an item nobody has interacted with yet is predicted to be
     -- worth from its vector alone.
@@ -84,7 +87,8 @@ BEGIN ATOMIC
         SELECT p.item_id, p.ord, i.embedding,
                (i.embedding IS NOT NULL) AS ranked,
                (1.0 - (i.embedding <=> p_embedding))
-                 + s.popularity_weight * coalesce(pop.score, 0)
+                 + s.popularity_weight * CASE WHEN pop.mass >= s.pop_zero_below
+                                              THEN pop.mass * s.pop_scale ELSE 0.0 END
                  + CASE WHEN pop.item_id IS NOT NULL OR cp.bias IS NULL THEN 0.0
                         ELSE s.content_prior_weight * least(1.0, greatest(0.0,
                                  cp.bias - (i.embedding <#> cp.weights)))
@@ -102,7 +106,7 @@ BEGIN ATOMIC
         FROM pool p
         CROSS JOIN s
         LEFT JOIN recdb.items i ON i.item_id = p.item_id
-        LEFT JOIN recdb.item_popularity pop ON pop.item_id = p.item_id
+        LEFT JOIN recdb.popularity pop ON pop.item_id = p.item_id
         LEFT JOIN covis c ON c.item_id = p.item_id
         LEFT JOIN cp ON true
     ),
@@ -186,15 +190,27 @@ BEGIN ATOMIC
         WHERE s.content_prior_weight <> 0
           AND c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
     ),
+    -- The popularity normaliser (recdb.popularity_state): score = mass x scale.
+    ps AS MATERIALIZED (
+        SELECT st.scale, st.zero_below FROM recdb.popularity_state st
+    ),
+    own AS (
+        SELECT t.item_id, t.ord,
+               CASE WHEN pop.item_id IS NULL THEN NULL
+                    WHEN pop.mass >= ps.zero_below THEN pop.mass * ps.scale
+                    ELSE 0.0 END AS score
+        FROM unnest(p_pool) WITH ORDINALITY AS t(item_id, ord)
+        LEFT JOIN recdb.popularity pop ON pop.item_id = t.item_id
+        LEFT JOIN ps ON true
+    ),
     scored AS (
-        SELECT t.item_id, t.ord, i.item_id IS NULL AS unknown, i.created_at, pop.score AS own,
-               coalesce(pop.score,
+        SELECT t.item_id, t.ord, i.item_id IS NULL AS unknown, i.created_at, t.score AS own,
+               coalesce(t.score,
                         CASE WHEN i.embedding IS NULL OR cp.bias IS NULL THEN 0.0
                              ELSE least(1.0, greatest(0.0, cp.bias - (i.embedding <#> cp.weights)))
                         END, 0.0)::float8 AS score
-        FROM unnest(p_pool) WITH ORDINALITY AS t(item_id, ord)
+        FROM own t
         LEFT JOIN recdb.items i ON i.item_id = t.item_id
-        LEFT JOIN recdb.item_popularity pop ON pop.item_id = t.item_id
         LEFT JOIN cp ON true
     )
     SELECT (row_number() OVER (ORDER BY x.unknown, x.score DESC, x.created_at DESC,

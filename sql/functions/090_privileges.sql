@@ -8,7 +8,9 @@
 --   callers of the ranking functions (app, worker, readonly): rerank(), similar_items()
 --     and what they call: user_vector(), the rank_* internals, check_k(),
 --     event_weight(), scale(), recent_positive_items();
---   the worker, besides: refresh_popularity(), refresh_neighbors() (full rebuild),
+--   the worker, besides: refresh_popularity() and what it calls (popularity_step(),
+--     popularity_normalise(), popularity_rebase(), popularity_weights()),
+--     rebuild_popularity() (full rebuild), refresh_neighbors() (full rebuild),
 --     sync_covisitation() and what it calls (covisit_apply(), covisit_relist()), and
 --     enqueue_items()
 --     (it may write the item queue anyway; the app role queues only through the trigger);
@@ -32,7 +34,11 @@ GRANT EXECUTE ON FUNCTION
     recdb.recent_positive_items(bigint, integer)
     TO recdb_app, recdb_worker, recdb_readonly;
 GRANT EXECUTE ON FUNCTION
-    recdb.refresh_popularity(), recdb.refresh_neighbors(), recdb.enqueue_items(bigint[]),
+    recdb.refresh_popularity(), recdb.rebuild_popularity(),
+    recdb.popularity_step(pg_snapshot, pg_snapshot, double precision, double precision),
+    recdb.popularity_normalise(double precision),
+    recdb.popularity_rebase(double precision, double precision), recdb.popularity_weights(),
+    recdb.refresh_neighbors(), recdb.enqueue_items(bigint[]),
     recdb.sync_covisitation(integer), recdb.covisit_apply(bigint[]),
     recdb.covisit_relist(bigint[]),
     recdb.record_maintenance(text, interval, bigint), recdb.apply_retention(integer)

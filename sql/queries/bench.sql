@@ -3,7 +3,8 @@
 
 -- name: reset
 TRUNCATE recdb.events, recdb.users, recdb.user_queue, recdb.item_queue,
-         recdb.item_popularity, recdb.item_next, recdb.new_items, recdb.items, recdb.workers
+         recdb.popularity, recdb.popularity_state, recdb.popularity_changes,
+         recdb.item_next, recdb.new_items, recdb.items, recdb.workers
          RESTART IDENTITY
 
 -- name: hnsw_indexes
@@ -41,8 +42,8 @@ COPY recdb.events (user_id, item_id, kind, value, occurred_at) FROM STDIN (FORMA
 -- The state autovacuum keeps between timings: statistics, and the visibility map that lets
 -- rerank()'s co-visitation votes read item_neighbors' key index only (autocommit: VACUUM
 -- cannot run in a transaction).
-VACUUM (ANALYZE) recdb.items, recdb.events, recdb.users, recdb.item_popularity,
-    recdb.event_kinds, recdb.item_neighbors, recdb.new_items
+VACUUM (ANALYZE) recdb.items, recdb.events, recdb.users, recdb.popularity,
+    recdb.popularity_state, recdb.event_kinds, recdb.item_neighbors, recdb.new_items
 
 -- name: is_superuser
 SELECT rolsuper FROM pg_roles WHERE rolname = current_user

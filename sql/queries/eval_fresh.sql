@@ -6,10 +6,12 @@
 -- name: fresh_save_collaborative
 -- The tables maintenance rebuilds from the events (popularity, co-visitation), as they are
 -- for the full history: the worker's drain on the held-out history would rewrite them.
-DROP TABLE IF EXISTS recdb_fresh_item_popularity, recdb_fresh_item_neighbors,
+DROP TABLE IF EXISTS recdb_fresh_popularity, recdb_fresh_popularity_state,
+    recdb_fresh_item_neighbors,
     recdb_fresh_covisit_user_items, recdb_fresh_covisit_counts, recdb_fresh_covisit_pairs,
     recdb_fresh_covisit_runner_up, recdb_fresh_covisit_state;
-CREATE TEMP TABLE recdb_fresh_item_popularity AS TABLE recdb.item_popularity;
+CREATE TEMP TABLE recdb_fresh_popularity AS TABLE recdb.popularity;
+CREATE TEMP TABLE recdb_fresh_popularity_state AS TABLE recdb.popularity_state;
 CREATE TEMP TABLE recdb_fresh_item_neighbors AS TABLE recdb.item_neighbors;
 CREATE TEMP TABLE recdb_fresh_covisit_user_items AS TABLE recdb.covisit_user_items;
 CREATE TEMP TABLE recdb_fresh_covisit_counts AS TABLE recdb.covisit_counts;
@@ -20,10 +22,16 @@ CREATE TEMP TABLE recdb_fresh_covisit_state AS TABLE recdb.covisit_state
 -- name: fresh_restore_collaborative
 -- Back to the saved tables (inside one transaction; nothing else runs on the eval database
 -- meanwhile). The co-visitation lock keeps out a maintenance step, as refresh_neighbors().
+-- Popularity: its tables as saved, rebuilt by its next run (counted_through NULL): the
+-- events it counted went out and came back as new ones meanwhile.
 SELECT pg_advisory_xact_lock(hashtext('recdb.covisitation'));
-TRUNCATE recdb.item_popularity, recdb.item_neighbors, recdb.covisit_user_items,
+SELECT pg_advisory_xact_lock(hashtext('recdb.refresh_popularity'));
+TRUNCATE recdb.popularity, recdb.popularity_state, recdb.popularity_changes,
+    recdb.item_neighbors, recdb.covisit_user_items,
     recdb.covisit_counts, recdb.covisit_pairs, recdb.covisit_runner_up, recdb.covisit_state;
-INSERT INTO recdb.item_popularity SELECT * FROM recdb_fresh_item_popularity;
+INSERT INTO recdb.popularity SELECT * FROM recdb_fresh_popularity;
+INSERT INTO recdb.popularity_state SELECT * FROM recdb_fresh_popularity_state;
+UPDATE recdb.popularity_state SET counted_through = NULL;
 INSERT INTO recdb.item_neighbors SELECT * FROM recdb_fresh_item_neighbors;
 INSERT INTO recdb.covisit_user_items SELECT * FROM recdb_fresh_covisit_user_items;
 INSERT INTO recdb.covisit_counts SELECT * FROM recdb_fresh_covisit_counts;
@@ -32,7 +40,8 @@ INSERT INTO recdb.covisit_runner_up SELECT * FROM recdb_fresh_covisit_runner_up;
 INSERT INTO recdb.covisit_state SELECT * FROM recdb_fresh_covisit_state
 
 -- name: fresh_drop_saved
-DROP TABLE IF EXISTS recdb_fresh_item_popularity, recdb_fresh_item_neighbors,
+DROP TABLE IF EXISTS recdb_fresh_popularity, recdb_fresh_popularity_state,
+    recdb_fresh_item_neighbors,
     recdb_fresh_covisit_user_items, recdb_fresh_covisit_counts, recdb_fresh_covisit_pairs,
     recdb_fresh_covisit_runner_up, recdb_fresh_covisit_state, recdb_fresh_held
 

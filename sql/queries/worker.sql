@@ -232,6 +232,10 @@ DELETE FROM recdb.workers WHERE heartbeat_at < now() - interval '7 days'
 SELECT CASE WHEN pg_try_advisory_xact_lock(hashtext('recdb.refresh_popularity'))
             THEN recdb.refresh_popularity() END AS refreshed
 
+-- name: rebuild_popularity
+-- The full rebuild (`recdb refresh --full`); waits for a step in flight.
+SELECT recdb.rebuild_popularity()
+
 -- name: refresh_neighbors
 -- The full rebuild (`recdb refresh --full`); waits for a step in flight.
 SELECT recdb.refresh_neighbors()

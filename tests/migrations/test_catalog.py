@@ -106,3 +106,32 @@ def test_function_files_are_idempotent(db_url, head_catalog):
             for name in function_files():
                 c.execute(read_sql(f"{FUNCTIONS}/{name}", dim=TEST_DIM, vec=vec))
     assert_same(catalog(db_url), head_catalog, "functions applied twice more", "fresh head")
+
+
+def test_0010_downgrade_restores_0009_and_upgrade_returns_to_head(empty_db_url, head_catalog):
+    """Popularity's tables (0010) and item_popularity as a table (0009), both ways, with
+    the served scores kept."""
+    schema.upgrade(empty_db_url, "0009", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)
+    with psycopg.connect(empty_db_url) as c:
+        before = dict(c.execute("SELECT item_id, score FROM recdb.item_popularity").fetchall())
+    assert before and max(before.values()) == 1.0
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    with psycopg.connect(empty_db_url) as c:  # served as before until the first refresh
+        assert dict(c.execute("SELECT item_id, score FROM recdb.item_popularity").fetchall()) == (
+            before
+        )
+        c.execute("SELECT recdb.refresh_popularity()")  # rebuilds: the same scores
+        after = dict(c.execute("SELECT item_id, score FROM recdb.item_popularity").fetchall())
+        assert after == pytest.approx(before, rel=1e-9)
+    schema.downgrade(empty_db_url, "0009")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0009", "fresh 0009")
+    with psycopg.connect(empty_db_url) as c:
+        got = dict(c.execute("SELECT item_id, score FROM recdb.item_popularity").fetchall())
+        assert got == pytest.approx(before, rel=1e-9)
+        c.execute("SELECT recdb.refresh_popularity()")
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT count(*) FROM rerank(1)").fetchone()[0] == 3

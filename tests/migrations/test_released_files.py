@@ -32,6 +32,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0009_lean_served_path.py": (
             "7c48903a1231a0e25e470fd1629ca7564e42cabe07dbfda198a8fe595a18fd0d"
         ),
+        "0010_incremental_popularity.py": (
+            "30f54f47fa76d6b249b2a86ebabe42192439741a2cce5453d91243014838667b"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -94,6 +97,14 @@ RELEASED: dict[str, dict[str, str]] = {
             "7548665e82f8c4a7370e915da60db5ae4ee07358c0c030b36bdb390d48ac3efe"
         ),
     },
+    "sql/v0010": {
+        "down.sql": "2baadd37986072480f8b52f6ac4cfa3d2342977a10a7fadf58bc606f017ac66c",
+        "down_drop.sql": "0bd8697f3300551e4bc3d63dc9f3da7869b86a46365ad3c872f756a83e023719",
+        "drop_replaced.sql": "7f686a4b1ed86e22eb32804804ec69763cc35f2618b8bf1e9e92021c7590aa00",
+        "incremental_popularity.sql": (
+            "4121ae93808bf7f1f1caf3a8ebcbb8f6c58800642df0e4f9a82f42b7bc7118b3"
+        ),
+    },
     "sql/v0006/functions": {
         "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
         "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
@@ -127,6 +138,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "055_privacy.sql": "37be459ead769bc23216d82d046e5fd4e86e72197168736fc5a6aca22973cf00",
         "060_ranking.sql": "a9bb7d87fe273d6feb9d7764e03effdaebe2927ba9ec6a26690d6d812a1b8e2c",
         "070_api.sql": "97ef0476a32ae34c6a9d6ab165a2b7f47d2de9932015fb1031473158033ed1bc",
+        "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
+        "090_privileges.sql": "6de3f381a868aa0bbf66759eec5aab9bcc46d5f604bee12f722a47d96d9b102b",
+    },
+    "sql/v0009/functions": {
+        "010_queues.sql": "0415e5f168d433ba8c3d03b492b9ed609a30682bc45da82ffa0b20ea86bf69c4",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "a4ad9fdd1398856939d537011d286f456e4b140eff5650c8c89d471c460212e1",
+        "055_privacy.sql": "37be459ead769bc23216d82d046e5fd4e86e72197168736fc5a6aca22973cf00",
+        "060_ranking.sql": "b9efecb40cd1bdf910f08d8872e792dad6d8ef59fe9deacf0420d619f78be3b8",
+        "070_api.sql": "37d4df9c870698a3f74bdaecbcb870c642d996e988f109f765fd1de7bc0967f5",
         "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
         "090_privileges.sql": "6de3f381a868aa0bbf66759eec5aab9bcc46d5f604bee12f722a47d96d9b102b",
     },
