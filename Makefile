@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test lint eval bench clean
+.PHONY: setup demo test lint eval bench bench-scale clean
 
 setup: $(VENV)/.installed
 
@@ -32,7 +32,11 @@ eval: setup
 
 bench: setup  # a full run, then the README's tables from it (commit both)
 	$(VENV)/bin/recdb bench --json docs/bench.json
-	$(VENV)/bin/python scripts/readme_bench.py
+	$(VENV)/bin/python scripts/readme_bench.py bench.json
+
+bench-scale: setup  # the scale steps, then the README's scale table and plot from them
+	$(VENV)/bin/recdb bench --scale --json docs/bench_scale.json --plot docs/bench_scale.png
+	$(VENV)/bin/python scripts/readme_bench.py bench_scale.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

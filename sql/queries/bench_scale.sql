@@ -23,10 +23,10 @@ SELECT pg_database_size(current_database()) AS database,
            + pg_total_relation_size('recdb.covisit_counts') AS covisitation,
        pg_total_relation_size('recdb.items') + pg_total_relation_size('recdb.users')
            + pg_total_relation_size('recdb.item_neighbors')
-           + pg_total_relation_size('recdb.item_popularity')
+           + pg_total_relation_size('recdb.popularity')
            + pg_total_relation_size('recdb.new_items') AS served_working_set
 
--- name: rerank_candidates
+-- name: scale_rerank_candidates
 SELECT rank, item_id, score, because_item_id, reason, fresh_events
 FROM rerank(%(user_id)s, %(k)s, candidates => %(candidates)s)
 
@@ -34,7 +34,7 @@ FROM rerank(%(user_id)s, %(k)s, candidates => %(candidates)s)
 SELECT u.user_id FROM recdb.users u
 WHERE u.user_id = ANY (%(users)s::bigint[]) AND u.embedding IS NOT NULL
 
--- name: insert_event
+-- name: scale_insert_event
 -- One event as an app writes it (its own transaction; the time is the server's now()).
 INSERT INTO recdb.events (user_id, item_id, kind, value)
 VALUES (%(user_id)s, %(item_id)s, %(kind)s, %(value)s)

@@ -1,17 +1,18 @@
-"""The README's performance tables are `recdb bench --markdown docs/bench.json`, unchanged:
-a figure typed in by hand (or left from an older run) fails here."""
+"""The README's performance tables are `recdb bench --markdown` of the saved runs,
+unchanged: a figure typed in by hand (or left from an older run) fails here."""
 
 from __future__ import annotations
 
-from recdb.tools.bench.cli import markdown
+import pytest
+
+from scripts.readme_bench import RUNS, body
 from tests.support import REPO_ROOT
 
 
-def test_readme_performance_tables_are_the_saved_runs_markdown():
-    rendered = markdown(str(REPO_ROOT / "docs" / "bench.json")).strip()
-    body = rendered.split("\n", 2)[2].strip()  # without the "## recdb bench" heading
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_readme_performance_tables_are_the_saved_runs_markdown(name: str) -> None:
+    begin, end = RUNS[name]
     readme = (REPO_ROOT / "README.md").read_text()
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
     assert begin in readme and end in readme
     pasted = readme.split(begin, 1)[1].split(end, 1)[0].strip()
-    assert pasted == body
+    assert pasted == body(REPO_ROOT / "docs" / name)

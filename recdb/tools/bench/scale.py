@@ -73,7 +73,7 @@ class ScaleConfig:
 
     steps: list[int] = field(default_factory=lambda: [1_000_000, 3_000_000, 10_000_000])
     worker_users: int = 20_000  # users drained for the users/s figure (plus the samples)
-    live_events: int = 10_000  # the live minute's single-row INSERTs
+    live_events: int = 3_000  # the live minute's single-row INSERTs
     class_users: int = 200  # users sampled per class
     class_queries: int = 300  # calls per class, per path and repetition
     repeats: int = 3
@@ -300,7 +300,7 @@ def _live(
         handle = WorkerHandle(url, cfg.worker_mode, encoders, cfg.device)
         try:
             handle.wait_ready(conn)
-            text = sq("insert_event")
+            text = sq("scale_insert_event")
             t0 = time.perf_counter()
             for u, i, k, v in zip(users, items, kinds, values, strict=True):
                 conn.execute(
@@ -394,7 +394,7 @@ def _filtered_path(conn: psycopg.Connection[Any], cat: Any, w: Workload, k: int)
 
 def _candidates_path(conn: psycopg.Connection[Any], n_items: int, cfg: ScaleConfig) -> LatencyPath:
     """rerank() over CANDIDATES item ids (the same ones per user across repetitions)."""
-    text = sq("rerank_candidates")
+    text = sq("scale_rerank_candidates")
     per_user: dict[int, list[int]] = {}
 
     def call(uid: int) -> tuple[float, list[int]]:
