@@ -184,6 +184,9 @@ def write_scale_plot(result: dict[str, Any], path: str | Path) -> None:
                 "import": [s.get("import_s") for _, s in steps],
                 "HNSW build": [s.get("index_build_s") for _, s in steps],
                 "popularity (full)": [job("maintenance_full", "popularity", s) for _, s in steps],
+                "popularity (step after live events)": [
+                    job("live", "popularity", s) for _, s in steps
+                ],
                 "co-visitation (full)": [job("maintenance_full", "neighbors", s) for _, s in steps],
                 "maintenance / 1k live events": [
                     (s.get("live") or {}).get("maintenance_s_per_1k_events") for _, s in steps
