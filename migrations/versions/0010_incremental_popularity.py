@@ -8,6 +8,8 @@
 - Per item a decayed mass against a fixed anchor (recdb.popularity); the normaliser is
   one row (recdb.popularity_state), so a step rewrites only the items that changed.
   recdb.item_popularity becomes a view serving the same columns.
+- Co-visitation lists keep a reserve (recdb.covisit_reserve): a step proves most lists
+  from what it knows instead of re-ranking each item's whole pair range.
 
 Revision ID: 0010
 Revises: 0009
@@ -28,6 +30,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute(load("v0010/incremental_popularity.sql"))
+    op.execute(load("v0010/covisit_reserve.sql"))
     apply_functions("0010")
     op.execute(load("v0010/drop_replaced.sql"))
 

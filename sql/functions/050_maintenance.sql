@@ -286,8 +286,10 @@ CREATE OR REPLACE TRIGGER events_truncated AFTER TRUNCATE ON recdb.events
 -- when the knobs changed); both give the same rows.
 
 -- Item j's list: the covisit_neighbors items i with the highest
--- users(i, j) / sqrt(users(i) * users(j)), and the best score left out (runner-up: what a
--- listed item must stay above). One index range of covisit_pairs per item.
+-- users(i, j) / sqrt(users(i) * users(j)) (ties: lower id first); behind it a reserve of
+-- as many next-best (recdb.covisit_reserve, revision 0010), and the best score left out
+-- of both (covisit_runner_up: a bound on every item outside them; no row = every pair is
+-- listed or reserved). One index range of covisit_pairs per item.
 CREATE OR REPLACE FUNCTION recdb.covisit_relist(p_items bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -296,6 +298,7 @@ DECLARE
 BEGIN
     SELECT s.covisit_neighbors INTO nn FROM recdb.settings s;
     DELETE FROM recdb.item_neighbors nb WHERE nb.item_id = ANY (p_items);
+    DELETE FROM recdb.covisit_reserve rs WHERE rs.item_id = ANY (p_items);
     DELETE FROM recdb.covisit_runner_up ru WHERE ru.item_id = ANY (p_items);
     CREATE TEMP TABLE recdb_cv_ranked ON COMMIT DROP AS
     SELECT t.i, t.j, t.s, t.r FROM (
@@ -309,12 +312,14 @@ BEGIN
         JOIN recdb.covisit_counts cj ON cj.item_id = p.item_id
         WHERE p.item_id = ANY (p_items)
     ) t
-    WHERE t.r <= nn + 1;
+    WHERE t.r <= 2 * nn + 1;
     INSERT INTO recdb.item_neighbors (neighbor_id, item_id, score)
     SELECT t.i, t.j, t.s FROM recdb_cv_ranked t WHERE t.r <= nn;
     GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO recdb.covisit_reserve (item_id, neighbor_id, score)
+    SELECT t.j, t.i, t.s FROM recdb_cv_ranked t WHERE t.r > nn AND t.r <= 2 * nn;
     INSERT INTO recdb.covisit_runner_up (item_id, score)
-    SELECT t.j, t.s FROM recdb_cv_ranked t WHERE t.r = nn + 1;
+    SELECT t.j, t.s FROM recdb_cv_ranked t WHERE t.r = 2 * nn + 1;
     DROP TABLE recdb_cv_ranked;
     RETURN n;
 END $$;
@@ -334,7 +339,7 @@ BEGIN
     -- First: a user whose vector is written from here on is applied again by the next step.
     DELETE FROM recdb.covisit_queue;
     TRUNCATE recdb.covisit_user_items, recdb.covisit_counts, recdb.covisit_pairs,
-             recdb.covisit_runner_up;
+             recdb.covisit_runner_up, recdb.covisit_reserve;
     DELETE FROM recdb.item_neighbors;  -- not TRUNCATE: rerank() reads it meanwhile
     INSERT INTO recdb.covisit_user_items (user_id, item_id)
     SELECT DISTINCT u.user_id, r.item_id
@@ -444,65 +449,98 @@ BEGIN
         FROM recdb_cv_counts c JOIN recdb.item_neighbors nb ON nb.neighbor_id = c.item_id
         WHERE c.d > 0
         UNION ALL
+        SELECT rs.item_id, rs.neighbor_id, false
+        FROM recdb_cv_counts c JOIN recdb.covisit_reserve rs ON rs.neighbor_id = c.item_id
+        WHERE c.d > 0
+        UNION ALL
         SELECT p.other_id, p.item_id, true
         FROM recdb_cv_counts c JOIN recdb.covisit_pairs p ON p.item_id = c.item_id
         WHERE c.d < 0;
     ANALYZE recdb_cv_cand;
-    -- Per owner touched (or whose own count changed, which scales its whole list): the
-    -- old list's length, the lowest new score inside it, whether an item inside lost its
-    -- pair, and the best new score of a risen outsider.
+    -- Every owner touched (a pair of its changed, a count of an item it lists or reserves
+    -- rose, the count of an item it is paired with fell, or its own count changed).
     CREATE TEMP TABLE recdb_cv_owner ON COMMIT DROP AS
-        SELECT o.owner, count(nb.neighbor_id) AS listed,
-               min(p.users::float8 / sqrt(ci.users::float8 * cj.users::float8)) AS lowest,
-               count(nb.neighbor_id) > count(p.other_id) AS lost_pair
-        FROM (SELECT c.owner FROM recdb_cv_cand c UNION SELECT d.item_id FROM recdb_cv_counts d) o
-        LEFT JOIN recdb.item_neighbors nb ON nb.item_id = o.owner
-        LEFT JOIN recdb.covisit_pairs p ON p.item_id = nb.item_id AND p.other_id = nb.neighbor_id
-        LEFT JOIN recdb.covisit_counts ci ON ci.item_id = p.other_id
-        LEFT JOIN recdb.covisit_counts cj ON cj.item_id = p.item_id
-        GROUP BY o.owner;
-    CREATE TEMP TABLE recdb_cv_risen ON COMMIT DROP AS
-        SELECT c.owner, max(p.users::float8 / sqrt(ci.users::float8 * cj.users::float8)) AS best
-        FROM (SELECT DISTINCT c.owner, c.cand FROM recdb_cv_cand c WHERE c.up) c
-        JOIN recdb.covisit_pairs p ON p.item_id = c.owner AND p.other_id = c.cand
-        JOIN recdb.covisit_counts ci ON ci.item_id = c.cand
-        JOIN recdb.covisit_counts cj ON cj.item_id = c.owner
-        WHERE NOT EXISTS (SELECT 1 FROM recdb.item_neighbors nb
-                          WHERE nb.neighbor_id = c.cand AND nb.item_id = c.owner)
-        GROUP BY c.owner;
-    -- The list keeps its members exactly when every item inside still scores above every
-    -- item outside. Outside, only a risen item can score above the old runner-up (scaled
-    -- by the owner's own count change, which scales every score of its list); so a
-    -- list is rebuilt when an item inside lost its pair, when a risen outsider finds room
-    -- (list not full), or when the lowest inside does not beat max(old runner-up, best
-    -- risen outsider) (ties included: the id decides there). Any other list touched keeps
-    -- its members and only gets its scores rewritten.
-    CREATE TEMP TABLE recdb_cv_relist ON COMMIT DROP AS
-        SELECT o.owner AS item_id
+        SELECT c.owner FROM recdb_cv_cand c UNION SELECT d.item_id FROM recdb_cv_counts d;
+    ANALYZE recdb_cv_owner;
+    -- What is known of each: its listed and reserved items and every outsider that may
+    -- have risen, with their scores now (an item that lost its pair drops out).
+    CREATE TEMP TABLE recdb_cv_known ON COMMIT DROP AS
+        SELECT k.owner, k.cand,
+               p.users::float8 / sqrt(ci.users::float8 * cj.users::float8) AS s,
+               row_number() OVER (PARTITION BY k.owner
+                                  ORDER BY p.users::float8 / sqrt(ci.users::float8 * cj.users::float8)
+                                           DESC, k.cand) AS r
+        FROM (SELECT nb.item_id AS owner, nb.neighbor_id AS cand
+              FROM recdb_cv_owner o JOIN recdb.item_neighbors nb ON nb.item_id = o.owner
+              UNION
+              SELECT rs.item_id, rs.neighbor_id
+              FROM recdb_cv_owner o JOIN recdb.covisit_reserve rs ON rs.item_id = o.owner
+              UNION
+              SELECT c.owner, c.cand FROM recdb_cv_cand c WHERE c.up) k
+        JOIN recdb.covisit_pairs p ON p.item_id = k.owner AND p.other_id = k.cand
+        JOIN recdb.covisit_counts ci ON ci.item_id = k.cand
+        JOIN recdb.covisit_counts cj ON cj.item_id = k.owner;
+    ANALYZE recdb_cv_known;
+    -- Everything else scores at most the old runner-up, scaled by the owner's own count
+    -- change (which scales every score of its list alike): the bound. No runner-up row:
+    -- every pair was listed or reserved, and a new one is a risen outsider (known).
+    CREATE TEMP TABLE recdb_cv_bound ON COMMIT DROP AS
+        SELECT o.owner, cj.item_id IS NULL AS gone,
+               coalesce(ru.score * sqrt((cj.users - coalesce(dj.d, 0))::float8
+                                        / cj.users::float8) * (1 + 1e-9), 0) AS b
         FROM recdb_cv_owner o
-        LEFT JOIN recdb_cv_risen r ON r.owner = o.owner
         LEFT JOIN recdb.covisit_runner_up ru ON ru.item_id = o.owner
         LEFT JOIN recdb.covisit_counts cj ON cj.item_id = o.owner
-        LEFT JOIN recdb_cv_counts dj ON dj.item_id = o.owner
-        WHERE o.lost_pair OR cj.item_id IS NULL
-           OR (o.listed < nn AND r.best IS NOT NULL)
-           OR (o.listed >= nn
-               AND greatest(ru.score * sqrt((cj.users - coalesce(dj.d, 0))::float8
-                                            / cj.users::float8) * (1 + 1e-9),
-                            r.best) >= o.lowest);
-
+        LEFT JOIN recdb_cv_counts dj ON dj.item_id = o.owner;
+    -- The known top covisit_neighbors are the true list when the last of them beats the
+    -- bound (a tie could hide a lower id outside: not certain), or when nothing is
+    -- outside (bound 0). Only the others are ranked again over their whole pair range.
+    CREATE TEMP TABLE recdb_cv_relist ON COMMIT DROP AS
+        SELECT b.owner AS item_id
+        FROM recdb_cv_bound b
+        LEFT JOIN recdb_cv_known k ON k.owner = b.owner AND k.r = nn
+        WHERE b.gone OR (b.b > 0 AND (k.s IS NULL OR k.s <= b.b));
+    ANALYZE recdb_cv_bound, recdb_cv_relist;
     n := recdb.covisit_relist(ARRAY(SELECT r.item_id FROM recdb_cv_relist r));
-    UPDATE recdb.item_neighbors nb
-    SET score = p.users::float8 / sqrt(ci.users::float8 * cj.users::float8)
-    FROM recdb.covisit_pairs p, recdb.covisit_counts ci, recdb.covisit_counts cj
-    WHERE nb.item_id IN (SELECT o.owner FROM recdb_cv_owner o
-                         WHERE NOT EXISTS (SELECT 1 FROM recdb_cv_relist r
-                                           WHERE r.item_id = o.owner))
-      AND p.item_id = nb.item_id AND p.other_id = nb.neighbor_id
-      AND ci.item_id = nb.neighbor_id AND cj.item_id = nb.item_id
-      AND nb.score <> (p.users::float8 / sqrt(ci.users::float8 * cj.users::float8))::real;
+    -- The certain ones: the list from what is known (rows changed only where they
+    -- differ: rerank() reads it meanwhile), the reserve from the known items that still
+    -- beat the bound, and the runner-up from the best of the rest.
+    CREATE TEMP TABLE recdb_cv_kept ON COMMIT DROP AS
+        SELECT k.owner, k.cand, k.s, k.r, b.b,
+               k.r <= nn AS listed,
+               k.r > nn AND k.r <= 2 * nn AND k.s > b.b AS reserved
+        FROM recdb_cv_known k JOIN recdb_cv_bound b ON b.owner = k.owner
+        WHERE NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = k.owner);
+    ANALYZE recdb_cv_kept;
+    DELETE FROM recdb.item_neighbors nb
+    USING recdb_cv_owner o
+    WHERE nb.item_id = o.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = o.owner)
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_kept k
+                      WHERE k.owner = nb.item_id AND k.cand = nb.neighbor_id AND k.listed);
+    INSERT INTO recdb.item_neighbors AS nb (neighbor_id, item_id, score)
+    SELECT k.cand, k.owner, k.s FROM recdb_cv_kept k WHERE k.listed
+    ON CONFLICT (neighbor_id, item_id) DO UPDATE SET score = excluded.score
+        WHERE nb.score IS DISTINCT FROM excluded.score;
+    DELETE FROM recdb.covisit_reserve rs
+    USING recdb_cv_owner o
+    WHERE rs.item_id = o.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = o.owner);
+    INSERT INTO recdb.covisit_reserve (item_id, neighbor_id, score)
+    SELECT k.owner, k.cand, k.s FROM recdb_cv_kept k WHERE k.reserved;
+    DELETE FROM recdb.covisit_runner_up ru
+    USING recdb_cv_owner o
+    WHERE ru.item_id = o.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = o.owner);
+    INSERT INTO recdb.covisit_runner_up (item_id, score)
+    SELECT b.owner, greatest(b.b, x.rest)
+    FROM recdb_cv_bound b
+    LEFT JOIN (SELECT k.owner, max(k.s) AS rest FROM recdb_cv_kept k
+               WHERE NOT k.listed AND NOT k.reserved GROUP BY k.owner) x ON x.owner = b.owner
+    WHERE NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = b.owner)
+      AND greatest(b.b, x.rest) > 0;
     DROP TABLE recdb_cv, recdb_cv_pairs, recdb_cv_counts, recdb_cv_cand, recdb_cv_owner,
-               recdb_cv_risen, recdb_cv_relist;
+               recdb_cv_known, recdb_cv_bound, recdb_cv_relist, recdb_cv_kept;
     RETURN n;
 END $$;
 

@@ -20,7 +20,8 @@ SELECT pg_database_size(current_database()) AS database,
        pg_total_relation_size('recdb.users') AS users,
        pg_total_relation_size('recdb.covisit_pairs')
            + pg_total_relation_size('recdb.covisit_user_items')
-           + pg_total_relation_size('recdb.covisit_counts') AS covisitation,
+           + pg_total_relation_size('recdb.covisit_counts')
+           + pg_total_relation_size('recdb.covisit_reserve') AS covisitation,
        pg_total_relation_size('recdb.items') + pg_total_relation_size('recdb.users')
            + pg_total_relation_size('recdb.item_neighbors')
            + pg_total_relation_size('recdb.popularity')

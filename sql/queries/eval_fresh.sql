@@ -9,7 +9,7 @@
 DROP TABLE IF EXISTS recdb_fresh_popularity, recdb_fresh_popularity_state,
     recdb_fresh_item_neighbors,
     recdb_fresh_covisit_user_items, recdb_fresh_covisit_counts, recdb_fresh_covisit_pairs,
-    recdb_fresh_covisit_runner_up, recdb_fresh_covisit_state;
+    recdb_fresh_covisit_runner_up, recdb_fresh_covisit_reserve, recdb_fresh_covisit_state;
 CREATE TEMP TABLE recdb_fresh_popularity AS TABLE recdb.popularity;
 CREATE TEMP TABLE recdb_fresh_popularity_state AS TABLE recdb.popularity_state;
 CREATE TEMP TABLE recdb_fresh_item_neighbors AS TABLE recdb.item_neighbors;
@@ -17,6 +17,7 @@ CREATE TEMP TABLE recdb_fresh_covisit_user_items AS TABLE recdb.covisit_user_ite
 CREATE TEMP TABLE recdb_fresh_covisit_counts AS TABLE recdb.covisit_counts;
 CREATE TEMP TABLE recdb_fresh_covisit_pairs AS TABLE recdb.covisit_pairs;
 CREATE TEMP TABLE recdb_fresh_covisit_runner_up AS TABLE recdb.covisit_runner_up;
+CREATE TEMP TABLE recdb_fresh_covisit_reserve AS TABLE recdb.covisit_reserve;
 CREATE TEMP TABLE recdb_fresh_covisit_state AS TABLE recdb.covisit_state
 
 -- name: fresh_restore_collaborative
@@ -28,7 +29,8 @@ SELECT pg_advisory_xact_lock(hashtext('recdb.covisitation'));
 SELECT pg_advisory_xact_lock(hashtext('recdb.refresh_popularity'));
 TRUNCATE recdb.popularity, recdb.popularity_state, recdb.popularity_changes,
     recdb.item_neighbors, recdb.covisit_user_items,
-    recdb.covisit_counts, recdb.covisit_pairs, recdb.covisit_runner_up, recdb.covisit_state;
+    recdb.covisit_counts, recdb.covisit_pairs, recdb.covisit_runner_up, recdb.covisit_reserve,
+    recdb.covisit_state;
 INSERT INTO recdb.popularity SELECT * FROM recdb_fresh_popularity;
 INSERT INTO recdb.popularity_state SELECT * FROM recdb_fresh_popularity_state;
 UPDATE recdb.popularity_state SET counted_through = NULL;
@@ -37,13 +39,15 @@ INSERT INTO recdb.covisit_user_items SELECT * FROM recdb_fresh_covisit_user_item
 INSERT INTO recdb.covisit_counts SELECT * FROM recdb_fresh_covisit_counts;
 INSERT INTO recdb.covisit_pairs SELECT * FROM recdb_fresh_covisit_pairs;
 INSERT INTO recdb.covisit_runner_up SELECT * FROM recdb_fresh_covisit_runner_up;
+INSERT INTO recdb.covisit_reserve SELECT * FROM recdb_fresh_covisit_reserve;
 INSERT INTO recdb.covisit_state SELECT * FROM recdb_fresh_covisit_state
 
 -- name: fresh_drop_saved
 DROP TABLE IF EXISTS recdb_fresh_popularity, recdb_fresh_popularity_state,
     recdb_fresh_item_neighbors,
     recdb_fresh_covisit_user_items, recdb_fresh_covisit_counts, recdb_fresh_covisit_pairs,
-    recdb_fresh_covisit_runner_up, recdb_fresh_covisit_state, recdb_fresh_held
+    recdb_fresh_covisit_runner_up, recdb_fresh_covisit_reserve, recdb_fresh_covisit_state,
+    recdb_fresh_held
 
 -- name: fresh_held_table
 -- The held-out events, every column (event_id: the order they go back in).

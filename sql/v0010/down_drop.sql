@@ -8,3 +8,6 @@ DROP FUNCTION recdb.popularity_rebase(double precision, double precision);
 DROP FUNCTION recdb.popularity_weights();
 DROP TABLE recdb.popularity_changes, recdb.popularity_state, recdb.popularity;
 DROP INDEX recdb.events_txid;
+-- The co-visitation reserve; 0009 keeps its runner-up one rank lower: rebuild next step.
+DROP TABLE recdb.covisit_reserve;
+DELETE FROM recdb.covisit_state;

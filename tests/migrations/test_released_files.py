@@ -33,7 +33,7 @@ RELEASED: dict[str, dict[str, str]] = {
             "7c48903a1231a0e25e470fd1629ca7564e42cabe07dbfda198a8fe595a18fd0d"
         ),
         "0010_incremental_popularity.py": (
-            "30f54f47fa76d6b249b2a86ebabe42192439741a2cce5453d91243014838667b"
+            "4015844002d3c20b82a7e0aa55223652ad6286cb9d0814bf713a46efb4af01b0"
         ),
     },
     "sql/v0001": {
@@ -98,8 +98,9 @@ RELEASED: dict[str, dict[str, str]] = {
         ),
     },
     "sql/v0010": {
+        "covisit_reserve.sql": "450c9859fdaeec645489db3e4619d648b537e6b0f8c930089a3b3f5c65d616da",
         "down.sql": "2baadd37986072480f8b52f6ac4cfa3d2342977a10a7fadf58bc606f017ac66c",
-        "down_drop.sql": "0bd8697f3300551e4bc3d63dc9f3da7869b86a46365ad3c872f756a83e023719",
+        "down_drop.sql": "1a331139408ff8794a6ea95a3a10cb0ea36dd3f6a1109e8b87be59b7c42b04fd",
         "drop_replaced.sql": "7f686a4b1ed86e22eb32804804ec69763cc35f2618b8bf1e9e92021c7590aa00",
         "incremental_popularity.sql": (
             "4121ae93808bf7f1f1caf3a8ebcbb8f6c58800642df0e4f9a82f42b7bc7118b3"

@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 import psycopg
+import pytest
 
 from recdb.worker import Worker, WorkerConfig
 from recdb.worker.maintenance import run_jobs
@@ -64,29 +65,35 @@ def _full(conn: psycopg.Connection[Any]) -> dict[str, list[tuple]]:
         conn.execute("ROLLBACK")
 
 
-def test_incremental_maintenance_equals_a_full_rebuild(conn, db_url):
-    rng = random.Random(7)
+@pytest.mark.parametrize(("history", "neighbors", "seed"), [(6, 3, 7), (10, 5, 2)])
+def test_incremental_maintenance_equals_a_full_rebuild(conn, db_url, history, neighbors, seed):
+    rng = random.Random(seed)
     # A short history and few neighbours: windows slide and lists fill, so every case of
-    # covisit_apply (gained, lost, counts up and down, lists re-entered) happens.
-    conn.execute("UPDATE recdb.settings SET covisit_history = 6, covisit_neighbors = 3")
+    # covisit_apply (gained, lost, counts up and down, lists re-entered, lists proved from
+    # their reserve or re-ranked) happens.
+    conn.execute(
+        "UPDATE recdb.settings SET covisit_history = %s, covisit_neighbors = %s",
+        (history, neighbors),
+    )
     add_items(conn, [{"item_id": i, "embedding": axis(i)} for i in range(ITEMS)])
     _add_random_events(conn, rng, 300)
     _encode(db_url)  # its closing maintenance builds everything the first time
     assert conn.execute("SELECT count(*) FROM recdb.covisit_state").fetchone()[0] == 1
     assert _state(conn) == _full(conn)
 
-    for round_no in range(4):
+    for round_no in range(8):
         _add_random_events(conn, rng, 60)
-        if round_no == 1:  # events deleted (a retention job does this): sets shrink
+        if round_no % 4 == 1:  # events deleted (a retention job does this): sets shrink
             conn.execute(
                 "DELETE FROM recdb.events WHERE event_id IN"
                 " (SELECT event_id FROM recdb.events ORDER BY random() LIMIT 40)"
             )
-        if round_no == 2:  # erasure subtracts the user at once, without a worker
-            conn.execute("SELECT recdb.forget_user(3)")
+        if round_no % 4 == 2:  # erasure subtracts the user at once, without a worker
+            conn.execute("SELECT recdb.forget_user(%s)", (3 + round_no,))
             assert (
                 conn.execute(
-                    "SELECT count(*) FROM recdb.covisit_user_items WHERE user_id = 3"
+                    "SELECT count(*) FROM recdb.covisit_user_items WHERE user_id = %s",
+                    (3 + round_no,),
                 ).fetchone()[0]
                 == 0
             )
