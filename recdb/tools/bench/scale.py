@@ -34,14 +34,7 @@ from recdb.db import scratch
 from recdb.db.sqlfiles import query
 from recdb.tools.bench.appside import app_context, effective_ef_search
 from recdb.tools.bench.catalog import build_catalog, load_catalog
-from recdb.tools.bench.config import (
-    HEAVY_MIN_EVENTS,
-    KINDS,
-    LIGHT_MAX_EVENTS,
-    MEDIAN_SHARE,
-    USER_CLASSES,
-    BenchConfig,
-)
+from recdb.tools.bench.config import KINDS, USER_CLASSES, BenchConfig
 from recdb.tools.bench.db import connect, is_superuser, q, wait_for_empty_user_queue
 from recdb.tools.bench.latency import (
     LatencyPath,
@@ -53,6 +46,7 @@ from recdb.tools.bench.latency import (
     stored_user_vectors,
 )
 from recdb.tools.bench.machine import machine_info, server_info
+from recdb.tools.bench.ml100k import split_classes
 from recdb.tools.bench.workers import Encoders, WorkerHandle, run_worker_once
 from recdb.tools.bench.workload import Workload, shop_events, write_parquet
 
@@ -208,24 +202,11 @@ def _step(
 
 
 def user_classes(counts: np.ndarray, per_class: int, rng: random.Random) -> dict[str, list[int]]:
-    """Up to per_class user ids each: light (<= LIGHT_MAX_EVENTS events), median (the
-    MEDIAN_SHARE of users whose count is nearest the median), heavy (>= HEAVY_MIN_EVENTS);
-    `counts` is indexed uid - 1, users without events are left out."""
-    uids = np.flatnonzero(counts > 0) + 1
-    c = counts[uids - 1]
-    med = float(np.median(c)) if len(c) else 0.0
-    n_median = max(1, int(np.ceil(MEDIAN_SHARE * len(c))))
-    nearest = uids[np.lexsort((uids, np.abs(c - med)))[:n_median]]
-    pools = {
-        "light": uids[c <= LIGHT_MAX_EVENTS],
-        "median": nearest,
-        "heavy": uids[c >= HEAVY_MIN_EVENTS],
-    }
-    out = {}
-    for cls in USER_CLASSES:
-        pool = sorted(int(u) for u in pools[cls])
-        out[cls] = sorted(rng.sample(pool, min(per_class, len(pool))))
-    return out
+    """Up to per_class user ids of each class of split_classes (the ML-100K definition:
+    light, median, heavy); `counts` is indexed uid - 1, users without events left out."""
+    uids = np.flatnonzero(counts > 0)
+    pools = split_classes(dict(zip((uids + 1).tolist(), counts[uids].tolist(), strict=True)))
+    return {c: sorted(rng.sample(pools[c], min(per_class, len(pools[c])))) for c in USER_CLASSES}
 
 
 def _first_users(w: Workload, n: int) -> list[int]:
