@@ -42,24 +42,34 @@ COVISIT_BATCH = 200
 
 
 def run_jobs(
-    conn: psycopg.Connection[Any], stopping: Any = lambda: False, *, full: bool = False
+    conn: psycopg.Connection[Any],
+    stopping: Any = lambda: False,
+    *,
+    full: bool = False,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Every maintenance job once, each step its own transaction; rows touched per job.
 
     Popularity applies what changed since its last run (items changed; `full`: rebuilds
     it, items with events). Co-visitation applies the users changed since the last run,
     COVISIT_BATCH per transaction, until none are left (`full`: rebuilds everything
-    instead).
+    instead). `seconds`, when given, receives each job's wall time (all its
+    transactions: recdb.maintenance keeps only the last step of each).
     """
     done: dict[str, int] = {}
+    took = seconds if seconds is not None else {}
+    t0 = time.perf_counter()
     row = conn.execute(q("rebuild_popularity" if full else "refresh_popularity")).fetchone()
     conn.commit()
     done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
+    t0 = _lap(took, "refresh_popularity", t0)
     if row and row[0] is not None:  # this worker refreshed: the prior follows the scores
         done["content_prior"] = content_prior.refit(conn)
+        t0 = _lap(took, "content_prior", t0)
     if full:
         done["refresh_neighbors"] = int(conn.execute(q("refresh_neighbors")).fetchone()[0])
         conn.commit()
+        t0 = _lap(took, "refresh_neighbors", t0)
     else:
         users = 0
         while not stopping():
@@ -69,6 +79,7 @@ def run_jobs(
             if n < COVISIT_BATCH:
                 break
         done["sync_covisitation"] = users
+        t0 = _lap(took, "sync_covisitation", t0)
     expired = 0
     while not stopping():
         n = conn.execute(q("apply_retention"), {"batch": RETENTION_BATCH}).fetchone()[0]
@@ -77,7 +88,14 @@ def run_jobs(
         if n < RETENTION_BATCH:
             break
     done["retention"] = expired
+    _lap(took, "retention", t0)
     return done
+
+
+def _lap(took: dict[str, float], job: str, since: float) -> float:
+    now = time.perf_counter()
+    took[job] = round(now - since, 3)
+    return now
 
 
 class Maintenance:

@@ -6,10 +6,6 @@
 -- (their events stay; co-visitation and popularity still count them).
 DELETE FROM recdb.user_queue WHERE user_id <> ALL (%(users)s::bigint[])
 
--- name: maintenance_jobs
--- What each maintenance job last took, as the jobs record it themselves.
-SELECT m.job, m.seconds, m.rows FROM recdb.maintenance m ORDER BY m.job
-
 -- name: sizes
 -- Bytes on disk: the database, the event log (heap and indexes), the catalogue (heap,
 -- vectors and HNSW), users, the co-visitation counts, and the working set rerank() reads

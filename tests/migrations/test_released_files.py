@@ -154,6 +154,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
         "090_privileges.sql": "6de3f381a868aa0bbf66759eec5aab9bcc46d5f604bee12f722a47d96d9b102b",
     },
+    "sql/v0010/functions": {
+        "010_queues.sql": "48e1878f38207be20dc7fdbcd50a073ec9fafb05f55face3f92e61f000ec5af2",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "181e82a6812e8aab461054677d94d966bd2cc8a3b9fcaa19cf8726d9dc91fc1d",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "e79437a8af61b95a1ab5248851e2acc20df1cbf0d744496f9dee18814930c4f2",
+        "070_api.sql": "c5f5c6d862ea278ea3c8e41cd0e1243dde1cd895cbb63dfd10e050358192554e",
+        "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
+        "090_privileges.sql": "816e76c969bf88cb707c18da64a3f722fd3436795a49db414e63e890260d9347",
+    },
 }
 
 MESSAGE = "released migrations never change; add a new revision"

@@ -30,6 +30,33 @@ def test_ridge_recovers_a_linear_popularity_and_picks_its_strength_out_of_sample
     assert content_prior.fit_ridge(x, noisy)[2] >= 10.0
 
 
+@pytest.mark.parametrize("n, dim", [(30, 8), (12, 20)])  # more items than dims, and fewer
+def test_ridge_is_the_exact_solution_with_the_brute_force_leave_one_out_choice(n, dim):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, dim))
+    y = x[:, 0] - 0.5 * x[:, 1] + rng.normal(scale=0.5, size=n)
+
+    def ridge(xs: np.ndarray, ys: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
+        mx, my = xs.mean(axis=0), ys.mean()
+        xc = xs - mx
+        w = np.linalg.solve(xc.T @ xc + lam * np.eye(dim), xc.T @ (ys - my))
+        return w, my - mx @ w
+
+    def loo(lam: float) -> float:
+        errs = []
+        for i in range(n):
+            keep = np.arange(n) != i
+            w, b = ridge(x[keep], y[keep], lam)
+            errs.append((y[i] - x[i] @ w - b) ** 2)
+        return float(np.mean(errs))
+
+    want_lam = min(content_prior.RIDGES, key=loo)
+    got_w, bias, lam = content_prior.fit_ridge(x, y)
+    want_w, want_b = ridge(x, y, want_lam)
+    assert lam == want_lam
+    assert np.allclose(got_w, want_w, atol=1e-5) and abs(bias - want_b) < 1e-5
+
+
 @pytest.fixture
 def catalogue(conn):
     items = [{"item_id": i, "embedding": axis(0, noise=0.3, seed=i)} for i in range(1, 21)]

@@ -247,13 +247,10 @@ def _maintenance(conn: psycopg.Connection[Any], *, full: bool) -> dict[str, Any]
     from recdb.worker.maintenance import run_jobs
 
     t0 = time.perf_counter()
-    done = run_jobs(conn, full=full)
+    seconds: dict[str, float] = {}
+    done = run_jobs(conn, full=full, seconds=seconds)
     took = time.perf_counter() - t0
-    jobs = {
-        job: {"seconds": round(float(s), 3), "rows": int(r)}
-        for job, s, r in conn.execute(sq("maintenance_jobs"))
-    }
-    conn.commit()
+    jobs = {job: {"seconds": s, "rows": done.get(job, 0)} for job, s in seconds.items()}
     return {"seconds": round(took, 3), "rows": done, "jobs": jobs}
 
 

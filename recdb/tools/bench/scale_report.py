@@ -96,15 +96,21 @@ def render_scale(result: dict[str, Any]) -> str:
         row("items = users", lambda s: s.get("items")),
         row("`recdb import` events/s", lambda s: s.get("import_events_per_s"), 0),
         row("HNSW bulk build, s", lambda s: s.get("index_build_s"), 1),
-        row("popularity, full, s", lambda s: job("maintenance_full", "popularity", s), 2),
-        row("co-visitation, full rebuild, s", lambda s: job("maintenance_full", "neighbors", s), 2),
+        row("popularity, full, s", lambda s: job("maintenance_full", "refresh_popularity", s), 2),
+        row("content prior refit, s", lambda s: job("maintenance_full", "content_prior", s), 2),
+        row(
+            "co-visitation, full rebuild, s",
+            lambda s: job("maintenance_full", "refresh_neighbors", s),
+            2,
+        ),
         row("worker users/s (mean encoder)", lambda s: s.get("worker_users_per_s"), 0),
         row("live single-row INSERTs/s, worker running", live("insert_events_per_s"), 0),
         row("live: worker caught up after, s", live("catch_up_s"), 2),
         row("maintenance after the live events, s", lambda s: _live_m(s), 2),
         row("  per 1k new events, s", live("maintenance_s_per_1k_events"), 3),
-        row("  of which popularity, s", lambda s: job("live", "popularity", s), 2),
-        row("  of which co-visitation, s", lambda s: job("live", "neighbors", s), 2),
+        row("  of which popularity, s", lambda s: job("live", "refresh_popularity", s), 2),
+        row("  of which content prior, s", lambda s: job("live", "content_prior", s), 2),
+        row("  of which co-visitation, s", lambda s: job("live", "sync_covisitation", s), 2),
     ]
     for cls in USER_CLASSES:
         rows.append(row(f"served p50 / p99 {cls}, ms", _pair(cls, "rerank")))
@@ -183,11 +189,18 @@ def write_scale_plot(result: dict[str, Any], path: str | Path) -> None:
             {
                 "import": [s.get("import_s") for _, s in steps],
                 "HNSW build": [s.get("index_build_s") for _, s in steps],
-                "popularity (full)": [job("maintenance_full", "popularity", s) for _, s in steps],
-                "popularity (step after live events)": [
-                    job("live", "popularity", s) for _, s in steps
+                "popularity (full)": [
+                    job("maintenance_full", "refresh_popularity", s) for _, s in steps
                 ],
-                "co-visitation (full)": [job("maintenance_full", "neighbors", s) for _, s in steps],
+                "popularity (step after live events)": [
+                    job("live", "refresh_popularity", s) for _, s in steps
+                ],
+                "co-visitation (full)": [
+                    job("maintenance_full", "refresh_neighbors", s) for _, s in steps
+                ],
+                "co-visitation (step after live events)": [
+                    job("live", "sync_covisitation", s) for _, s in steps
+                ],
                 "maintenance / 1k live events": [
                     (s.get("live") or {}).get("maintenance_s_per_1k_events") for _, s in steps
                 ],
@@ -237,8 +250,8 @@ def write_scale_plot(result: dict[str, Any], path: str | Path) -> None:
 
 
 def job(phase: str, name: str, s: dict[str, Any]) -> float | None:
-    """Seconds the job recorded in a phase ("maintenance_full", or "live": the
-    incremental run after the live events)."""
+    """Wall seconds of a maintenance job (run_jobs' names) in a phase ("maintenance_full",
+    or "live": the incremental run after the live events)."""
     m = s.get(phase) or {}
     if phase == "live":
         m = m.get("maintenance") or {}
