@@ -181,7 +181,10 @@ BEGIN
         --    above the sort, evaluated lazily);
         -- 2. exploration: brand-new items (recdb.new_items, nobody has interacted with
         --    them yet) by content prior, through its index; rank_pool() keeps the explore
-        --    best-scored of them for this user.
+        --    best-scored of them for this user. Only the explore x 50 most promising are
+        --    read, whatever the filter: a selective filter would otherwise walk most of
+        --    the new items to find a few that match (4 ms of a 11 ms filtered call on a
+        --    10^5-item shop, growing with the never-touched items).
         pool := pool || ARRAY(
             SELECT v.item_id
             FROM (SELECT c.item_id, c.ord
@@ -196,8 +199,12 @@ BEGIN
             ORDER BY v.ord
             LIMIT pool_size) || ARRAY(
             SELECT n.item_id
-            FROM recdb.new_items n JOIN recdb.items i ON i.item_id = n.item_id
-            WHERE explore > 0 AND i.embedding IS NOT NULL AND i.available
+            FROM (SELECT b.item_id, b.prior FROM recdb.new_items b
+                  WHERE explore > 0
+                  ORDER BY b.prior DESC, b.item_id
+                  LIMIT explore * 50) n
+            JOIN recdb.items i ON i.item_id = n.item_id
+            WHERE i.embedding IS NOT NULL AND i.available
               AND (filter IS NULL OR i.attrs @> filter)
               AND n.item_id NOT IN (SELECT unnest(seen))
               AND n.item_id NOT IN (SELECT unnest(pool))

@@ -384,6 +384,58 @@ def _new_items_reads(conn) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def test_exploration_reads_a_bounded_number_of_new_items_whatever_the_filter(conn):
+    """A filter that few promising brand-new items match would make the prior-ordered
+    walk read most of them to find enough; exploration reads only the explore x 50 most
+    promising (here explore = 4: at most 200 of the 1,500), the filter keeps those that
+    match. Rows read by the call, less the same call without exploration."""
+    n = 3000
+    rng = np.random.default_rng(6)
+    vectors = [unit(rng.normal(size=axis(0).shape)) for _ in range(n)]
+    # Half the catalogue matches the filter: every item with popularity, and the 3
+    # brand-new items with the lowest priors.
+    rare = {n, n - 1, n - 2}
+    add_items(
+        conn,
+        [
+            {
+                "item_id": i + 1,
+                "embedding": v,
+                "attrs": {"c": "x" if i + 1 <= n // 2 or i + 1 in rare else "y"},
+            }
+            for i, v in enumerate(vectors)
+        ],
+    )
+    conn.execute(
+        "INSERT INTO recdb.popularity (item_id, mass, counted)"
+        " SELECT g, g, 1 FROM generate_series(1, %(half)s::int) g",
+        {"half": n // 2},
+    )
+    conn.execute(
+        "INSERT INTO recdb.new_items (item_id, prior)"
+        " SELECT g, 1.0 - g::float8 / %(n)s FROM generate_series(%(first)s::int, %(n)s::int) g",
+        {"first": n // 2 + 1, "n": n},
+    )
+    conn.execute("ANALYZE recdb.items, recdb.popularity, recdb.new_items")
+    conn.execute("UPDATE recdb.settings SET explore_after = 0, covisit_weight = 0")
+    set_user_vector(conn, 1, vectors[0])
+
+    def rows_read(explore_share: float) -> int:
+        conn.execute("UPDATE recdb.settings SET explore_share = %s", (explore_share,))
+        read = (
+            "SELECT sum(seq_tup_read + coalesce(idx_tup_fetch, 0)) FROM pg_stat_xact_user_tables"
+            " WHERE relid IN ('recdb.items'::regclass, 'recdb.new_items'::regclass)"
+        )
+        with conn.transaction():
+            before = int(conn.execute(read).fetchone()[0])
+            rerank(conn, 1, k=20, filter={"c": "x"})
+            return int(conn.execute(read).fetchone()[0]) - before
+
+    extra = rows_read(0.2) - rows_read(0.0)
+    # 200 new items and their 200 catalogue rows, give or take a row (3,003 unbounded)
+    assert 0 < extra <= 2 * 4 * 50 + 10, f"exploration read {extra} rows"
+
+
 def test_exploration_walks_the_prior_index_not_every_new_item(conn):
     """Brand-new items are read in prior order until enough pass the checks: a per-call
     cost bounded by the exploration slots, not by how many never-touched items the
