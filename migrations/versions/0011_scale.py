@@ -1,8 +1,7 @@
 """Costs that grow with what changed, at the size of a real shop.
 
-- The content prior's refit no longer runs an SVD of the whole sample (see
-  recdb.worker.content_prior); maintenance functions and the served path are re-applied
-  from sql/functions/.
+- rerank()'s exploration reads only the explore x 50 most promising brand-new items,
+  whatever the filter (a selective filter walked most of them).
 
 Revision ID: 0011
 Revises: 0010
