@@ -387,9 +387,11 @@ END $$;
 -- holding an item whose count rose and of the pair range of one whose count fell; the
 -- reopened lists (about 20 rows each) and the re-ranked lists' pair ranges (rare: the
 -- reserve covers most). Callers hold the covisitation advisory lock. Returns how many
--- list rows were re-ranked.
+-- list rows were re-ranked. enable_seqscan = off: however many lists a step reopens,
+-- covisit_pairs (the biggest table) is read through its key, never scanned whole (a hash
+-- join over it cost seconds per step at 10^6 events, and grows with the log).
 CREATE OR REPLACE FUNCTION recdb.covisit_apply(p_users bigint[]) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     hist integer;
     nn integer;
@@ -443,9 +445,14 @@ BEGIN
     INSERT INTO recdb.covisit_user_items (user_id, item_id)
     SELECT c.user_id, c.item_id FROM recdb_cv c WHERE c.in_new AND NOT c.in_old;
 
-    INSERT INTO recdb.covisit_pairs AS p (item_id, other_id, users)
-    SELECT d.i, d.j, d.d FROM recdb_cv_pairs d ORDER BY d.i, d.j
-    ON CONFLICT (item_id, other_id) DO UPDATE SET users = p.users + excluded.users;
+    -- The changed pairs' counts now, kept for the checks below (no second lookup).
+    CREATE TEMP TABLE recdb_cv_now (i bigint, j bigint, users integer) ON COMMIT DROP;
+    WITH up AS (
+        INSERT INTO recdb.covisit_pairs AS p (item_id, other_id, users)
+        SELECT d.i, d.j, d.d FROM recdb_cv_pairs d ORDER BY d.i, d.j
+        ON CONFLICT (item_id, other_id) DO UPDATE SET users = p.users + excluded.users
+        RETURNING p.item_id, p.other_id, p.users)
+    INSERT INTO recdb_cv_now (i, j, users) SELECT up.item_id, up.other_id, up.users FROM up;
     -- Driven from the pairs that lost users (key lookups), never a scan of covisit_pairs.
     DELETE FROM recdb.covisit_pairs p
     WHERE (p.item_id, p.other_id) IN (SELECT d.i, d.j FROM recdb_cv_pairs d WHERE d.d < 0)
@@ -456,7 +463,8 @@ BEGIN
     ON CONFLICT (item_id) DO UPDATE SET users = c.users + excluded.users;
     UPDATE recdb.covisit_counts c SET users = c.users + d.d
     FROM recdb_cv_counts d WHERE c.item_id = d.item_id AND d.d < 0;
-    DELETE FROM recdb.covisit_counts c WHERE c.users <= 0;
+    DELETE FROM recdb.covisit_counts c
+    USING recdb_cv_counts d WHERE c.item_id = d.item_id AND d.d < 0 AND c.users <= 0;
 
     -- Whose key moved in which list (item_neighbors and the bounds are still the old
     -- lists here): a changed pair, in its owner's list; an item whose count rose falls in
@@ -465,8 +473,9 @@ BEGIN
     -- users(i, j) = users(j, i)).
     CREATE TEMP TABLE recdb_cv_moved ON COMMIT DROP AS
         SELECT m.owner, m.cand, bool_or(m.paired) AS paired, max(m.users) AS users
-        FROM (SELECT d.i AS owner, d.j AS cand, true AS paired, NULL::integer AS users
-              FROM recdb_cv_pairs d
+        FROM (SELECT d.i AS owner, d.j AS cand, true AS paired,
+                     CASE WHEN d.users > 0 THEN d.users END AS users
+              FROM recdb_cv_now d
               UNION ALL
               SELECT nb.item_id, nb.neighbor_id, false, NULL
               FROM recdb_cv_counts c JOIN recdb.item_neighbors nb ON nb.neighbor_id = c.item_id
@@ -610,8 +619,8 @@ BEGIN
                             WHERE rs.item_id = c.owner AND rs.neighbor_id = c.cand)
           ORDER BY c.owner, c.k DESC, c.cand) x
     WHERE ru.item_id = x.owner;
-    DROP TABLE recdb_cv, recdb_cv_pairs, recdb_cv_counts, recdb_cv_moved, recdb_cv_check,
-               recdb_cv_fix, recdb_cv_known, recdb_cv_relist, recdb_cv_kept;
+    DROP TABLE recdb_cv, recdb_cv_pairs, recdb_cv_now, recdb_cv_counts, recdb_cv_moved,
+               recdb_cv_check, recdb_cv_fix, recdb_cv_known, recdb_cv_relist, recdb_cv_kept;
     RETURN n;
 END $$;
 
