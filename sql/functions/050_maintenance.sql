@@ -277,19 +277,31 @@ CREATE OR REPLACE TRIGGER events_truncated AFTER TRUNCATE ON recdb.events
 -- Co-visitation neighbours: two items are close when the same users have them among
 -- their recent positive items (the distinct items of covisit_history newest positive
 -- events each, recdb.recent_positive_items); the score is the cosine of the two user
--- sets, and each item keeps its covisit_neighbors best (ties: lower id first).
+-- sets, users(i, j) / sqrt(users(i) * users(j)), and each item keeps its
+-- covisit_neighbors best (ties: lower id first).
 --
 -- The counts behind the cosine live in tables (revision 0007: covisit_user_items,
 -- covisit_counts, covisit_pairs), so maintenance applies only the users whose sets
--- changed (sync_covisitation) and re-lists only the items whose list can have changed
--- (covisit_relist). refresh_neighbors() is the full rebuild (`recdb refresh --full`, or
+-- changed (sync_covisitation) and checks only the lists whose boundary a change crossed
+-- (covisit_apply). refresh_neighbors() is the full rebuild (`recdb refresh --full`, or
 -- when the knobs changed); both give the same rows.
+--
+-- Stored without the member's count (revision 0011), so that a popular item's count
+-- change rewrites nothing in the thousands of lists that hold it:
+-- * item_neighbors(neighbor_id = i, item_id = j).score = users(i, j) / sqrt(users(j)):
+--   rerank() divides by sqrt(users(i)) once per history item (recdb.covisit_votes). A
+--   change of users(j) rewrites j's own rows only.
+-- * Inside j's list items rank by the key users(i, j) / sqrt(users(i)) (the cosine times
+--   sqrt(users(j)), the same order), then by lower id: (key, id) pairs never tie, so a
+--   bound compared as a pair proves or refutes a list without re-ranking it.
+-- * covisit_runner_up holds per list its gate, the best (key, id) left out of the list
+--   (or a pair above it), and its bound, the best left out of the list and its reserve
+--   (covisit_reserve: as many next-best; NULL: nothing else is paired). No row: every
+--   pair is listed.
 
--- Item j's list: the covisit_neighbors items i with the highest
--- users(i, j) / sqrt(users(i) * users(j)) (ties: lower id first); behind it a reserve of
--- as many next-best (recdb.covisit_reserve, revision 0010), and the best score left out
--- of both (covisit_runner_up: a bound on every item outside them; no row = every pair is
--- listed or reserved). One index range of covisit_pairs per item.
+-- Item j's list from its whole pair range (ranked by key, then id): the best
+-- covisit_neighbors, the reserve behind them, the gate and the bound. One index range of
+-- covisit_pairs per item.
 CREATE OR REPLACE FUNCTION recdb.covisit_relist(p_items bigint[]) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -301,12 +313,13 @@ BEGIN
     DELETE FROM recdb.covisit_reserve rs WHERE rs.item_id = ANY (p_items);
     DELETE FROM recdb.covisit_runner_up ru WHERE ru.item_id = ANY (p_items);
     CREATE TEMP TABLE recdb_cv_ranked ON COMMIT DROP AS
-    SELECT t.i, t.j, t.s, t.r FROM (
+    SELECT t.i, t.j, t.k, t.s, t.r FROM (
         SELECT p.other_id AS i, p.item_id AS j,
-               p.users::float8 / sqrt(ci.users::float8 * cj.users::float8) AS s,
+               p.users::float8 / sqrt(ci.users::float8) AS k,
+               p.users::float8 / sqrt(cj.users::float8) AS s,
                row_number() OVER (PARTITION BY p.item_id
-                                  ORDER BY p.users::float8 / sqrt(ci.users::float8 * cj.users::float8)
-                                           DESC, p.other_id) AS r
+                                  ORDER BY p.users::float8 / sqrt(ci.users::float8) DESC,
+                                           p.other_id) AS r
         FROM recdb.covisit_pairs p
         JOIN recdb.covisit_counts ci ON ci.item_id = p.other_id
         JOIN recdb.covisit_counts cj ON cj.item_id = p.item_id
@@ -317,9 +330,12 @@ BEGIN
     SELECT t.i, t.j, t.s FROM recdb_cv_ranked t WHERE t.r <= nn;
     GET DIAGNOSTICS n = ROW_COUNT;
     INSERT INTO recdb.covisit_reserve (item_id, neighbor_id, score)
-    SELECT t.j, t.i, t.s FROM recdb_cv_ranked t WHERE t.r > nn AND t.r <= 2 * nn;
-    INSERT INTO recdb.covisit_runner_up (item_id, score)
-    SELECT t.j, t.s FROM recdb_cv_ranked t WHERE t.r = 2 * nn + 1;
+    SELECT t.j, t.i, t.k FROM recdb_cv_ranked t WHERE t.r > nn AND t.r <= 2 * nn;
+    INSERT INTO recdb.covisit_runner_up (item_id, gate, gate_id, score, neighbor_id)
+    SELECT g.j, g.k, g.i, b.k, b.i
+    FROM recdb_cv_ranked g
+    LEFT JOIN recdb_cv_ranked b ON b.j = g.j AND b.r = 2 * nn + 1
+    WHERE g.r = nn + 1;
     DROP TABLE recdb_cv_ranked;
     RETURN n;
 END $$;
@@ -363,13 +379,19 @@ BEGIN
 END $$;
 
 -- Applies the users' current sets (from their events now; empty for an erased user):
--- membership, counts and pair counts change by what each set gained or lost, then the
--- lists whose members can have changed are rebuilt; the others touched get new scores.
--- Cost: per user, (items gained or lost) x (set size); per item whose count fell, its
--- pair range; plus the rebuilt lists' pair ranges. Callers hold the covisitation
--- advisory lock. Returns how many list rows were rebuilt.
+-- membership, counts and pair counts change by what each set gained or lost; then every
+-- key that moved is checked against its list's gate, and only a list where one crossed
+-- it is reopened: proved from what is known against the bound, or re-ranked over its
+-- pair range when that cannot prove it. Rows are written only where they change.
+-- Cost: per user, (items gained or lost) x (set size); reads (no writes) of the lists
+-- holding an item whose count rose and of the pair range of one whose count fell; the
+-- reopened lists (about 20 rows each) and the re-ranked lists' pair ranges (rare: the
+-- reserve covers most). Callers hold the covisitation advisory lock. Returns how many
+-- list rows were re-ranked. enable_seqscan = off: however many lists a step reopens,
+-- covisit_pairs (the biggest table) is read through its key, never scanned whole (a hash
+-- join over it cost seconds per step at 10^6 events, and grows with the log).
 CREATE OR REPLACE FUNCTION recdb.covisit_apply(p_users bigint[]) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET enable_seqscan = off AS $$
 DECLARE
     hist integer;
     nn integer;
@@ -423,9 +445,14 @@ BEGIN
     INSERT INTO recdb.covisit_user_items (user_id, item_id)
     SELECT c.user_id, c.item_id FROM recdb_cv c WHERE c.in_new AND NOT c.in_old;
 
-    INSERT INTO recdb.covisit_pairs AS p (item_id, other_id, users)
-    SELECT d.i, d.j, d.d FROM recdb_cv_pairs d ORDER BY d.i, d.j
-    ON CONFLICT (item_id, other_id) DO UPDATE SET users = p.users + excluded.users;
+    -- The changed pairs' counts now, kept for the checks below (no second lookup).
+    CREATE TEMP TABLE recdb_cv_now (i bigint, j bigint, users integer) ON COMMIT DROP;
+    WITH up AS (
+        INSERT INTO recdb.covisit_pairs AS p (item_id, other_id, users)
+        SELECT d.i, d.j, d.d FROM recdb_cv_pairs d ORDER BY d.i, d.j
+        ON CONFLICT (item_id, other_id) DO UPDATE SET users = p.users + excluded.users
+        RETURNING p.item_id, p.other_id, p.users)
+    INSERT INTO recdb_cv_now (i, j, users) SELECT up.item_id, up.other_id, up.users FROM up;
     -- Driven from the pairs that lost users (key lookups), never a scan of covisit_pairs.
     DELETE FROM recdb.covisit_pairs p
     WHERE (p.item_id, p.other_id) IN (SELECT d.i, d.j FROM recdb_cv_pairs d WHERE d.d < 0)
@@ -436,86 +463,103 @@ BEGIN
     ON CONFLICT (item_id) DO UPDATE SET users = c.users + excluded.users;
     UPDATE recdb.covisit_counts c SET users = c.users + d.d
     FROM recdb_cv_counts d WHERE c.item_id = d.item_id AND d.d < 0;
-    DELETE FROM recdb.covisit_counts c WHERE c.users <= 0;
+    DELETE FROM recdb.covisit_counts c
+    USING recdb_cv_counts d WHERE c.item_id = d.item_id AND d.d < 0 AND c.users <= 0;
 
-    -- Which (list owner, candidate) scores moved, and which way (item_neighbors is still
-    -- the old lists here): a changed pair moves with its count; a candidate whose own
-    -- count rose falls in the lists that hold it; one whose count fell rises in every
-    -- list it is paired with.
-    CREATE TEMP TABLE recdb_cv_cand ON COMMIT DROP AS
-        SELECT d.i AS owner, d.j AS cand, d.d > 0 AS up FROM recdb_cv_pairs d
-        UNION ALL
-        SELECT nb.item_id, nb.neighbor_id, false
-        FROM recdb_cv_counts c JOIN recdb.item_neighbors nb ON nb.neighbor_id = c.item_id
-        WHERE c.d > 0
-        UNION ALL
-        SELECT rs.item_id, rs.neighbor_id, false
-        FROM recdb_cv_counts c JOIN recdb.covisit_reserve rs ON rs.neighbor_id = c.item_id
-        WHERE c.d > 0
-        UNION ALL
-        SELECT p.other_id, p.item_id, true
-        FROM recdb_cv_counts c JOIN recdb.covisit_pairs p ON p.item_id = c.item_id
-        WHERE c.d < 0;
-    ANALYZE recdb_cv_cand;
-    -- Every owner touched (a pair of its changed, a count of an item it lists or reserves
-    -- rose, the count of an item it is paired with fell, or its own count changed).
-    CREATE TEMP TABLE recdb_cv_owner ON COMMIT DROP AS
-        SELECT c.owner FROM recdb_cv_cand c UNION SELECT d.item_id FROM recdb_cv_counts d;
-    ANALYZE recdb_cv_owner;
-    -- What is known of each: its listed and reserved items and every outsider that may
-    -- have risen, with their scores now (an item that lost its pair drops out).
+    -- Whose key moved in which list (item_neighbors and the bounds are still the old
+    -- lists here): a changed pair, in its owner's list; an item whose count rose falls in
+    -- every list: only where it is listed can that matter; one whose count fell rises in
+    -- every list it is paired with (its pair range, which brings the pair counts along:
+    -- users(i, j) = users(j, i)).
+    CREATE TEMP TABLE recdb_cv_moved ON COMMIT DROP AS
+        SELECT m.owner, m.cand, bool_or(m.paired) AS paired, max(m.users) AS users
+        FROM (SELECT d.i AS owner, d.j AS cand, true AS paired,
+                     CASE WHEN d.users > 0 THEN d.users END AS users
+              FROM recdb_cv_now d
+              UNION ALL
+              SELECT nb.item_id, nb.neighbor_id, false, NULL
+              FROM recdb_cv_counts c JOIN recdb.item_neighbors nb ON nb.neighbor_id = c.item_id
+              WHERE c.d > 0
+              UNION ALL
+              SELECT p.other_id, p.item_id, false, p.users
+              FROM recdb_cv_counts c JOIN recdb.covisit_pairs p ON p.item_id = c.item_id
+              WHERE c.d < 0) m
+        GROUP BY m.owner, m.cand;
+    ANALYZE recdb_cv_moved;
+    -- Each with its key now (NULL: the pair is gone), whether it is listed, and its list's
+    -- gate and bound.
+    CREATE TEMP TABLE recdb_cv_check ON COMMIT DROP AS
+        SELECT m.owner, m.cand, m.paired,
+               EXISTS (SELECT 1 FROM recdb.item_neighbors nb
+                       WHERE nb.neighbor_id = m.cand AND nb.item_id = m.owner) AS listed,
+               coalesce(m.users, (SELECT p.users FROM recdb.covisit_pairs p
+                                  WHERE p.item_id = m.owner AND p.other_id = m.cand))::float8
+                   / sqrt(ci.users::float8) AS k,
+               ru.item_id IS NOT NULL AS has_gate, ru.gate, ru.gate_id, ru.score AS b,
+               ru.neighbor_id AS b_id
+        FROM recdb_cv_moved m
+        LEFT JOIN recdb.covisit_counts ci ON ci.item_id = m.cand
+        LEFT JOIN recdb.covisit_runner_up ru ON ru.item_id = m.owner;
+    ANALYZE recdb_cv_check;
+    -- A list stays what it is while every listed (key, id) beats the gate and nothing left
+    -- out passes it: a listed item that lost its pair or fell to the gate, or an outsider
+    -- that rose past it (or appeared in a list with nothing left out) reopens the list.
+    CREATE TEMP TABLE recdb_cv_fix ON COMMIT DROP AS
+        SELECT DISTINCT c.owner, c.has_gate, c.b, c.b_id
+        FROM recdb_cv_check c
+        WHERE CASE WHEN c.listed
+                   THEN c.k IS NULL OR (c.has_gate AND (c.k, -c.cand) <= (c.gate, -c.gate_id))
+                   ELSE c.k IS NOT NULL AND (NOT c.has_gate OR (c.k, -c.cand) > (c.gate, -c.gate_id))
+              END;
+    ANALYZE recdb_cv_fix;
+    -- A reopened list is ranked from what is known: its listed and reserved items and the
+    -- outsiders that rose past its bound (every other item is at most the bound).
     CREATE TEMP TABLE recdb_cv_known ON COMMIT DROP AS
         SELECT k.owner, k.cand,
-               p.users::float8 / sqrt(ci.users::float8 * cj.users::float8) AS s,
+               p.users::float8 / sqrt(ci.users::float8) AS k,
+               p.users::float8 / sqrt(cj.users::float8) AS s,
                row_number() OVER (PARTITION BY k.owner
-                                  ORDER BY p.users::float8 / sqrt(ci.users::float8 * cj.users::float8)
-                                           DESC, k.cand) AS r
+                                  ORDER BY p.users::float8 / sqrt(ci.users::float8) DESC,
+                                           k.cand) AS r
         FROM (SELECT nb.item_id AS owner, nb.neighbor_id AS cand
-              FROM recdb_cv_owner o JOIN recdb.item_neighbors nb ON nb.item_id = o.owner
+              FROM recdb_cv_fix f JOIN recdb.item_neighbors nb ON nb.item_id = f.owner
               UNION
               SELECT rs.item_id, rs.neighbor_id
-              FROM recdb_cv_owner o JOIN recdb.covisit_reserve rs ON rs.item_id = o.owner
+              FROM recdb_cv_fix f JOIN recdb.covisit_reserve rs ON rs.item_id = f.owner
               UNION
-              SELECT c.owner, c.cand FROM recdb_cv_cand c WHERE c.up) k
+              SELECT c.owner, c.cand
+              FROM recdb_cv_check c JOIN recdb_cv_fix f ON f.owner = c.owner
+              WHERE NOT c.listed AND c.k IS NOT NULL
+                AND (f.b IS NULL OR (c.k, -c.cand) > (f.b, -f.b_id))) k
         JOIN recdb.covisit_pairs p ON p.item_id = k.owner AND p.other_id = k.cand
         JOIN recdb.covisit_counts ci ON ci.item_id = k.cand
         JOIN recdb.covisit_counts cj ON cj.item_id = k.owner;
     ANALYZE recdb_cv_known;
-    -- Everything else scores at most the old runner-up, scaled by the owner's own count
-    -- change (which scales every score of its list alike): the bound. No runner-up row:
-    -- every pair was listed or reserved, and a new one is a risen outsider (known).
-    CREATE TEMP TABLE recdb_cv_bound ON COMMIT DROP AS
-        SELECT o.owner, cj.item_id IS NULL AS gone,
-               coalesce(ru.score * sqrt((cj.users - coalesce(dj.d, 0))::float8
-                                        / cj.users::float8) * (1 + 1e-9), 0) AS b
-        FROM recdb_cv_owner o
-        LEFT JOIN recdb.covisit_runner_up ru ON ru.item_id = o.owner
-        LEFT JOIN recdb.covisit_counts cj ON cj.item_id = o.owner
-        LEFT JOIN recdb_cv_counts dj ON dj.item_id = o.owner;
-    -- The known top covisit_neighbors are the true list when the last of them beats the
-    -- bound (a tie could hide a lower id outside: not certain), or when nothing is
-    -- outside (bound 0). Only the others are ranked again over their whole pair range.
+    -- The known best covisit_neighbors are the list when the last of them beats the
+    -- bound (or nothing is left out: no bound). Only the others are ranked again over
+    -- their whole pair range.
     CREATE TEMP TABLE recdb_cv_relist ON COMMIT DROP AS
-        SELECT b.owner AS item_id
-        FROM recdb_cv_bound b
-        LEFT JOIN recdb_cv_known k ON k.owner = b.owner AND k.r = nn
-        WHERE b.gone OR (b.b > 0 AND (k.s IS NULL OR k.s <= b.b));
-    ANALYZE recdb_cv_bound, recdb_cv_relist;
+        SELECT f.owner AS item_id
+        FROM recdb_cv_fix f
+        LEFT JOIN recdb_cv_known k ON k.owner = f.owner AND k.r = nn
+        WHERE f.b IS NOT NULL AND (k.owner IS NULL OR (k.k, -k.cand) <= (f.b, -f.b_id));
+    ANALYZE recdb_cv_relist;
     n := recdb.covisit_relist(ARRAY(SELECT r.item_id FROM recdb_cv_relist r));
-    -- The certain ones: the list from what is known (rows changed only where they
-    -- differ: rerank() reads it meanwhile), the reserve from the known items that still
-    -- beat the bound, and the runner-up from the best of the rest.
+    -- The proved ones: the list and the reserve (the known items behind it that beat the
+    -- bound) from what is known; rows change only where they differ (rerank() reads them
+    -- meanwhile).
     CREATE TEMP TABLE recdb_cv_kept ON COMMIT DROP AS
-        SELECT k.owner, k.cand, k.s, k.r, b.b,
+        SELECT k.owner, k.cand, k.k, k.s, k.r,
                k.r <= nn AS listed,
-               k.r > nn AND k.r <= 2 * nn AND k.s > b.b AS reserved
-        FROM recdb_cv_known k JOIN recdb_cv_bound b ON b.owner = k.owner
+               k.r > nn AND k.r <= 2 * nn AND (f.b IS NULL OR (k.k, -k.cand) > (f.b, -f.b_id))
+                   AS reserved
+        FROM recdb_cv_known k JOIN recdb_cv_fix f ON f.owner = k.owner
         WHERE NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = k.owner);
     ANALYZE recdb_cv_kept;
     DELETE FROM recdb.item_neighbors nb
-    USING recdb_cv_owner o
-    WHERE nb.item_id = o.owner
-      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = o.owner)
+    USING recdb_cv_fix f
+    WHERE nb.item_id = f.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = f.owner)
       AND NOT EXISTS (SELECT 1 FROM recdb_cv_kept k
                       WHERE k.owner = nb.item_id AND k.cand = nb.neighbor_id AND k.listed);
     INSERT INTO recdb.item_neighbors AS nb (neighbor_id, item_id, score)
@@ -523,24 +567,60 @@ BEGIN
     ON CONFLICT (neighbor_id, item_id) DO UPDATE SET score = excluded.score
         WHERE nb.score IS DISTINCT FROM excluded.score;
     DELETE FROM recdb.covisit_reserve rs
-    USING recdb_cv_owner o
-    WHERE rs.item_id = o.owner
-      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = o.owner);
-    INSERT INTO recdb.covisit_reserve (item_id, neighbor_id, score)
-    SELECT k.owner, k.cand, k.s FROM recdb_cv_kept k WHERE k.reserved;
+    USING recdb_cv_fix f
+    WHERE rs.item_id = f.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = f.owner)
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_kept k
+                      WHERE k.owner = rs.item_id AND k.cand = rs.neighbor_id AND k.reserved);
+    INSERT INTO recdb.covisit_reserve AS rs (item_id, neighbor_id, score)
+    SELECT k.owner, k.cand, k.k FROM recdb_cv_kept k WHERE k.reserved
+    ON CONFLICT (item_id, neighbor_id) DO UPDATE SET score = excluded.score
+        WHERE rs.score IS DISTINCT FROM excluded.score;
+    -- The gate: the best of the first left out and the old bound; the bound: the best of
+    -- the first behind the reserve and the old bound (what the reserve dropped is at most
+    -- the old bound). No gate: everything is listed.
     DELETE FROM recdb.covisit_runner_up ru
-    USING recdb_cv_owner o
-    WHERE ru.item_id = o.owner
-      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = o.owner);
-    INSERT INTO recdb.covisit_runner_up (item_id, score)
-    SELECT b.owner, greatest(b.b, x.rest)
-    FROM recdb_cv_bound b
-    LEFT JOIN (SELECT k.owner, max(k.s) AS rest FROM recdb_cv_kept k
-               WHERE NOT k.listed AND NOT k.reserved GROUP BY k.owner) x ON x.owner = b.owner
-    WHERE NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = b.owner)
-      AND greatest(b.b, x.rest) > 0;
-    DROP TABLE recdb_cv, recdb_cv_pairs, recdb_cv_counts, recdb_cv_cand, recdb_cv_owner,
-               recdb_cv_known, recdb_cv_bound, recdb_cv_relist, recdb_cv_kept;
+    USING recdb_cv_fix f
+    WHERE ru.item_id = f.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_relist r WHERE r.item_id = f.owner);
+    INSERT INTO recdb.covisit_runner_up (item_id, gate, gate_id, score, neighbor_id)
+    SELECT x.owner,
+           CASE WHEN x.b IS NULL OR (x.g, -x.g_id) > (x.b, -x.b_id) THEN x.g ELSE x.b END,
+           CASE WHEN x.b IS NULL OR (x.g, -x.g_id) > (x.b, -x.b_id) THEN x.g_id ELSE x.b_id END,
+           CASE WHEN x.b IS NULL OR (x.r, -x.r_id) > (x.b, -x.b_id) THEN x.r ELSE x.b END,
+           CASE WHEN x.b IS NULL OR (x.r, -x.r_id) > (x.b, -x.b_id) THEN x.r_id ELSE x.b_id END
+    FROM (SELECT f.owner, f.b, f.b_id, g.k AS g, g.cand AS g_id, r.k AS r, r.cand AS r_id
+          FROM recdb_cv_fix f
+          LEFT JOIN recdb_cv_kept g ON g.owner = f.owner AND g.r = nn + 1
+          LEFT JOIN recdb_cv_kept r ON r.owner = f.owner AND r.r = 2 * nn + 1
+          WHERE NOT EXISTS (SELECT 1 FROM recdb_cv_relist l WHERE l.item_id = f.owner)) x
+    WHERE x.g IS NOT NULL OR x.b IS NOT NULL;
+
+    -- Lists not reopened: a listed pair whose count changed, and every row of an item
+    -- whose own count changed, get their score now (users(j) scales its list alike).
+    UPDATE recdb.item_neighbors nb SET score = p.users::float8 / sqrt(cj.users::float8)
+    FROM (SELECT c.owner, c.cand FROM recdb_cv_check c WHERE c.listed AND c.paired
+          UNION
+          SELECT o.item_id, o.neighbor_id
+          FROM recdb_cv_counts d JOIN recdb.item_neighbors o ON o.item_id = d.item_id) t
+    JOIN recdb.covisit_pairs p ON p.item_id = t.owner AND p.other_id = t.cand
+    JOIN recdb.covisit_counts cj ON cj.item_id = t.owner
+    WHERE nb.neighbor_id = t.cand AND nb.item_id = t.owner
+      AND NOT EXISTS (SELECT 1 FROM recdb_cv_fix f WHERE f.owner = t.owner)
+      AND nb.score <> (p.users::float8 / sqrt(cj.users::float8))::real;  -- score is a real
+    -- ... and an outsider that rose past the bound (not past the gate) becomes the bound.
+    UPDATE recdb.covisit_runner_up ru SET score = x.k, neighbor_id = x.cand
+    FROM (SELECT DISTINCT ON (c.owner) c.owner, c.cand, c.k
+          FROM recdb_cv_check c
+          WHERE NOT c.listed AND c.k IS NOT NULL AND c.has_gate
+            AND (c.b IS NULL OR (c.k, -c.cand) > (c.b, -c.b_id))
+            AND NOT EXISTS (SELECT 1 FROM recdb_cv_fix f WHERE f.owner = c.owner)
+            AND NOT EXISTS (SELECT 1 FROM recdb.covisit_reserve rs
+                            WHERE rs.item_id = c.owner AND rs.neighbor_id = c.cand)
+          ORDER BY c.owner, c.k DESC, c.cand) x
+    WHERE ru.item_id = x.owner;
+    DROP TABLE recdb_cv, recdb_cv_pairs, recdb_cv_now, recdb_cv_counts, recdb_cv_moved,
+               recdb_cv_check, recdb_cv_fix, recdb_cv_known, recdb_cv_relist, recdb_cv_kept;
     RETURN n;
 END $$;
 

@@ -11,17 +11,21 @@ BEGIN
 END $$;
 
 -- Co-visitation votes: for every item co-consumed with the user's p_history recent
--- positive items (liked or not), the sum of its item_neighbors scores. One index range of
--- item_neighbors' (neighbor_id, item_id) key per recent item (OFFSET 0 keeps it that way:
--- a hash join would read the whole table).
+-- positive items (liked or not), the sum of its cosines with them. item_neighbors stores
+-- users(i, j) / sqrt(users(j)) (so that a popular item's count change rewrites no list
+-- holding it, see covisit_relist): the member's 1 / sqrt(users(i)) is applied here, one
+-- covisit_counts key lookup per recent item. One index range of item_neighbors'
+-- (neighbor_id, item_id) key per recent item (OFFSET 0 keeps it that way: a hash join
+-- would read the whole table).
 CREATE OR REPLACE FUNCTION recdb.covisit_votes(p_user_id bigint, p_history integer)
 RETURNS TABLE (item_id bigint, votes double precision)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan  -- planned once per session, not per call
 BEGIN ATOMIC
-    SELECT n.item_id, sum(n.score)::float8
+    SELECT n.item_id, sum(n.score / sqrt(c.users::float8))::float8
     FROM (SELECT DISTINCT h.item_id
           FROM recdb.recent_positive_items(p_user_id, p_history) h) r
+    JOIN recdb.covisit_counts c ON c.item_id = r.item_id
     CROSS JOIN LATERAL (SELECT nb.item_id, nb.score FROM recdb.item_neighbors nb
                         WHERE nb.neighbor_id = r.item_id OFFSET 0) n
     GROUP BY n.item_id;

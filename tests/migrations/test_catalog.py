@@ -135,3 +135,39 @@ def test_0010_downgrade_restores_0009_and_upgrade_returns_to_head(empty_db_url, 
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
     with psycopg.connect(empty_db_url) as c:
         assert c.execute("SELECT count(*) FROM rerank(1)").fetchone()[0] == 3
+
+
+def _votes(url: str) -> dict[tuple[int, int], float]:
+    with psycopg.connect(url) as c:
+        return {
+            (u, i): v
+            for u in (1, 2)
+            for i, v in c.execute("SELECT * FROM recdb.covisit_votes(%s, 200)", (u,)).fetchall()
+        }
+
+
+def test_0011_downgrade_restores_0010_and_upgrade_returns_to_head(empty_db_url, head_catalog):
+    """Co-visitation scores without the member's count (0011) and cosines (0010), both
+    ways: rerank()'s votes stay the same before and after each step's rebuild."""
+    schema.upgrade(empty_db_url, "0010", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)
+    before = _votes(empty_db_url)
+    assert before
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert _votes(empty_db_url) == pytest.approx(before, rel=1e-6)  # converted rows
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT count(*) FROM recdb.covisit_state").fetchone()[0] == 0
+        c.execute("SELECT recdb.sync_covisitation(200)")  # the one rebuild
+        assert c.execute("SELECT count(*) FROM recdb.covisit_state").fetchone()[0] == 1
+    assert _votes(empty_db_url) == pytest.approx(before, rel=1e-6)
+    schema.downgrade(empty_db_url, "0010")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0010", "fresh 0010")
+    assert _votes(empty_db_url) == pytest.approx(before, rel=1e-6)
+    with psycopg.connect(empty_db_url) as c:
+        c.execute("SELECT recdb.sync_covisitation(200)")  # 0010's rebuild
+    assert _votes(empty_db_url) == pytest.approx(before, rel=1e-6)
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT count(*) FROM rerank(1)").fetchone()[0] == 3
