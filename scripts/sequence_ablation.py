@@ -3,10 +3,14 @@
 Same split as `recdb eval` (chronological leave-one-out, early stopping on the validation
 interaction, test interaction never trained on), scored offline over the full catalogue
 with the user's history excluded (recdb.sequence.rank_metrics), so variants compare
-without the rerank() priors. Text vectors are read from a database the worker encoded
-(`recdb eval` leaves one behind: --database recdb_eval).
+without the rerank() priors. ``valid``/``test`` score the model over the whole history,
+``*_fold`` the vectors the worker stores (recdb.sequence.fold.stored_vectors: the model over
+all but the newest STORED_FOLD_EVENTS events, those folded in), which is what rerank()
+serves. Text vectors are read from a database the worker encoded (`recdb eval` leaves one
+behind: --database recdb_eval). Training runs on one thread, with no time budget.
 
     python scripts/sequence_ablation.py --variants hybrid,text,id,sampled,len20,len100
+    python scripts/sequence_ablation.py --variants shipped --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -24,25 +28,44 @@ from recdb.db import connect, database_url
 from recdb.db.scratch import with_database
 from recdb.sequence import TrainConfig, rank_metrics, train
 from recdb.sequence.data import read
+from recdb.sequence.fold import stored_vectors
 from recdb.tools.eval import metrics
 
+# The recipe before issue #18 (max_len 50, constant lr 2e-3, patience 10): what the first
+# rows of README "Quality"'s ablation table vary.
+BEFORE_18 = {"max_len": 50, "lr": 2e-3, "lr_schedule": "constant", "warmup_epochs": 0,
+             "patience": 10, "epochs": 200}  # fmt: skip
 VARIANTS = {
-    "hybrid": {},
-    "text": {"item_repr": "text"},
-    "id": {"item_repr": "id"},
-    "sampled": {"loss": "sampled", "negatives": 256},
-    "len20": {"max_len": 20},
-    "len100": {"max_len": 100},
-    "no-value-gap": {"time_gaps": False, "value_bins": ()},
+    "shipped": {},  # TrainConfig() as it is
+    "hybrid": BEFORE_18,
+    "text": {**BEFORE_18, "item_repr": "text"},
+    "id": {**BEFORE_18, "item_repr": "id"},
+    "sampled": {**BEFORE_18, "loss": "sampled", "negatives": 256},
+    "len20": {**BEFORE_18, "max_len": 20},
+    "len100": {**BEFORE_18, "max_len": 100},
+    "no-value-gap": {**BEFORE_18, "time_gaps": False, "value_bins": ()},
 }
+
+
+def _score(model, ids, text, histories, exclude, targets, *, fold: bool) -> dict[str, float]:
+    """NDCG/HR@10 of the model's vectors for ``histories`` (the worker's stored ones: fold)."""
+    vecs = model.item_vectors(ids, text)
+    if fold:
+        users = stored_vectors(model, histories, (ids, vecs), {})
+    else:
+        users = model.user_vectors(histories, (ids, vecs))
+    return rank_metrics(torch.from_numpy(users), torch.from_numpy(vecs), exclude, targets, 10)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--database", default="recdb_eval")
+    ap.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    ap.add_argument("--set", default="{}", help="JSON TrainConfig overrides for every variant")
     ap.add_argument("--json")
     args = ap.parse_args()
+    extra = json.loads(args.set)
     _, ratings = read_movielens(None)
     splits = metrics.chronological_leave_one_out(
         (r.user_id, i, float(r.timestamp)) for i, r in enumerate(ratings)
@@ -60,26 +83,37 @@ def main() -> None:
     valid = {u: ratings[s.valid].item_id for u, s in splits.items() if s.valid is not None}
     test_users = sorted(u for u, s in splits.items() if s.test is not None)
     hist = {u: [ev(i) for i in (*splits[u].train, splits[u].valid)] for u in test_users}
+    exclude = [np.unique([row[e[0]] for e in hist[u]]) for u in test_users]
+    targets = np.array([row[ratings[splits[u].test].item_id] for u in test_users])
+    val_users = sorted(u for u in valid if u in seqs)
+    val_exclude = [np.unique([row[e[0]] for e in seqs[u]]) for u in val_users]
+    val_targets = np.array([row[valid[u]] for u in val_users])
     out = {}
     for name in args.variants.split(","):
-        cfg = dataclasses.replace(TrainConfig(), **VARIANTS[name])
-        t0 = time.perf_counter()
-        model = train(seqs, valid, (ids, text), cfg, progress=False)
-        secs = time.perf_counter() - t0
-        vecs = model.item_vectors(ids, text)
-        uvecs = model.user_vectors([hist[u] for u in test_users], (ids, vecs))
-        exclude = [np.unique([row[e[0]] for e in hist[u]]) for u in test_users]
-        targets = np.array([row[ratings[splits[u].test].item_id] for u in test_users])
-        m = rank_metrics(torch.from_numpy(uvecs), torch.from_numpy(vecs), exclude, targets, 10)
-        out[name] = {
-            "valid_ndcg@10": round(model.metrics["valid_ndcg@10"], 4),
-            "test_ndcg@10": round(m["ndcg@10"], 4),
-            "test_hr@10": round(m["hr@10"], 4),
-            "epochs": model.metrics["epochs"],
-            "seconds_per_epoch": round(model.metrics["seconds_per_epoch"], 2),
-            "train_seconds": round(secs, 1),
-        }
-        print(name, out[name], flush=True)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            over = {"threads": 1, "time_budget_s": None, "seed": seed, **VARIANTS[name], **extra}
+            cfg = dataclasses.replace(TrainConfig(), **over)
+            t0 = time.perf_counter()
+            model = train(seqs, valid, (ids, text), cfg, progress=False)
+            secs = time.perf_counter() - t0
+            th = [hist[u] for u in test_users]
+            plain = _score(model, ids, text, th, exclude, targets, fold=False)
+            folded = _score(model, ids, text, th, exclude, targets, fold=True)
+            vh = [seqs[u] for u in val_users]
+            val_fold = _score(model, ids, text, vh, val_exclude, val_targets, fold=True)
+            out[f"{name}/{seed}"] = r = {
+                "valid_ndcg@10": round(model.metrics["valid_ndcg@10"], 4),
+                "valid_fold_ndcg@10": round(val_fold["ndcg@10"], 4),
+                "test_ndcg@10": round(plain["ndcg@10"], 4),
+                "test_hr@10": round(plain["hr@10"], 4),
+                "test_fold_ndcg@10": round(folded["ndcg@10"], 4),
+                "test_fold_hr@10": round(folded["hr@10"], 4),
+                "epochs": model.metrics["epochs"],
+                "best_epoch": model.metrics["best_epoch"],
+                "seconds_per_epoch": round(model.metrics["seconds_per_epoch"], 2),
+                "train_seconds": round(secs, 1),
+            }
+            print(name, seed, r, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

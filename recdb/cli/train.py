@@ -17,8 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--epochs",
         env_var="RECDB_TRAIN_EPOCHS",
         type=int,
-        default=200,
-        help="maximum epochs",
+        default=None,
+        help="epochs (default: the training recipe's, recdb.sequence.TrainConfig; the "
+        "learning rate decays over them)",
     )
     add_option(parser, "--device", default="auto", help="auto (cuda if present), cpu or cuda")
     add_option(
@@ -56,8 +57,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-len",
         env_var="RECDB_TRAIN_MAX_LEN",
         type=int,
-        default=50,
-        help="events per user the model reads",
+        default=None,
+        help="events per user the model reads (default: recdb.sequence.TrainConfig's)",
     )
     add_option(
         parser,
@@ -94,13 +95,13 @@ def main(args: argparse.Namespace) -> int:
     if args.activate and args.no_activate:
         print("recdb train: --activate and --no-activate exclude each other", file=sys.stderr)
         return 2
+    recipe = {"epochs": args.epochs, "max_len": args.max_len}
     cfg = TrainConfig(
-        epochs=args.epochs,
         device=args.device,
         seed=args.seed,
-        max_len=args.max_len,
         time_budget_s=args.time_budget,
         threads=args.threads,
+        **{k: v for k, v in recipe.items() if v is not None},
     )
     activate = True if args.activate else False if args.no_activate else None
     r = train_and_register(

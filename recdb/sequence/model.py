@@ -43,6 +43,7 @@ _UNK = 1
 _RESERVED = 2
 _ITEM_REPRS = ("hybrid", "text", "id")
 _LOSSES = ("full", "sampled")
+_SCHEDULES = ("constant", "cosine", "linear")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class TrainConfig:
     heads: int = 2
     dropout: float = 0.5
     lr: float = 2e-3
+    lr_schedule: Literal["constant", "cosine", "linear"] = "constant"  # decay to 0 at `epochs`
+    warmup_epochs: int = 0  # linear warmup from 0 to lr over these epochs
     weight_decay: float = 0.0
     batch_size: int = 128
     min_count: int = 5
@@ -79,6 +82,7 @@ class TrainConfig:
     value_bins: tuple[float, ...] = (1.5, 2.5, 3.5, 4.5)
     time_gaps: bool = True
     stride: int = 0  # window stride over long training sequences; 0 = max_len (no overlap)
+    recent_windows: int = 0  # train on each user's newest N windows only; 0 = all of them
     seed: int = 0
     device: str = "auto"
     patience: int = 10
@@ -91,6 +95,10 @@ class TrainConfig:
             raise ValueError(f"item_repr must be one of {_ITEM_REPRS}, got {self.item_repr!r}")
         if self.loss not in _LOSSES:
             raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
+        if self.lr_schedule not in _SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.warmup_epochs < 0 or self.recent_windows < 0:
+            raise ValueError("warmup_epochs and recent_windows must be >= 0")
         for name in ("epochs", "max_len", "hidden", "layers", "heads", "batch_size", "eval_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -64,16 +64,19 @@ class _Window:
     count_from: int  # positions before this (relative) are scored by an earlier window
 
 
-def _windows(n_events: list[int], max_len: int, stride: int) -> list[_Window]:
+def _windows(n_events: list[int], max_len: int, stride: int, recent: int = 0) -> list[_Window]:
     """Cover every (input, next) pair once, latest window aligned to the end of history.
 
     Windows overlap when stride < max_len; a target inside an overlap is scored only in
-    the earlier window, where it has the longest context.
+    the earlier window, where it has the longest context. ``recent`` > 0 keeps only each
+    user's newest ``recent`` windows.
     """
     out = []
     for user, n in enumerate(n_events):
         stop = n - 1
-        while stop > 0:
+        kept = 0
+        while stop > 0 and (not recent or kept < recent):
+            kept += 1
             start = max(0, stop - max_len)
             count_from = 0 if start == 0 else max(0, stop - start - stride)
             out.append(_Window(user, start, stop, count_from))
@@ -188,7 +191,9 @@ def train(
         targets = [np.where(np.isin(f.kinds, wanted), f.rows, 0) for f in feats]
     windows = [
         w
-        for w in _windows([len(f.rows) for f in feats], cfg.max_len, cfg.stride or cfg.max_len)
+        for w in _windows(
+            [len(f.rows) for f in feats], cfg.max_len, cfg.stride or cfg.max_len, cfg.recent_windows
+        )
         if targets[w.user][w.start + 1 + w.count_from : w.stop + 1].any()
     ]
     val_users = [k for k, u in enumerate(users) if valid.get(u) in row_of]
@@ -210,6 +215,9 @@ def train(
         cat_ids = torch.from_numpy(catalog_id_idx).to(device)
         order_rng = np.random.default_rng(cfg.seed)
         n_items = len(ids)
+        steps_per_epoch = max(1, math.ceil(len(windows) / cfg.batch_size))
+        lr_at = _lr_schedule(cfg, steps_per_epoch)
+        step = 0
 
         def item_table(training: bool) -> torch.Tensor:
             idx = cat_ids
@@ -247,6 +255,10 @@ def train(
             for s in range(0, len(perm), cfg.batch_size):
                 wins = [windows[i] for i in perm[s : s + cfg.batch_size]]
                 loss, n = _step_loss(net, wins, feats, targets, item_table, cfg, device)
+                if lr_at is not None:
+                    for group in opt.param_groups:
+                        group["lr"] = lr_at(step)
+                step += 1
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)
@@ -257,7 +269,8 @@ def train(
                 n_tgt += n
             m = evaluate()
             seconds.append(time.perf_counter() - t0)
-            m = {"epoch": epoch, "loss": total / max(n_tgt, 1), **m}
+            lr_now = float(opt.param_groups[0]["lr"])
+            m = {"epoch": epoch, "loss": total / max(n_tgt, 1), "lr": lr_now, **m}
             history.append(m)
             bar.set_postfix(loss=f"{m['loss']:.3f}", **({key: f"{m[key]:.4f}"} if key in m else {}))
             score = m.get(key, -float(m["loss"]))
@@ -296,6 +309,27 @@ def train(
     if model.fold is not None:
         model.metrics["fold_weights"] = [round(float(w), 4) for w in model.fold]
     return model
+
+
+def _lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float] | None:
+    """Learning rate by optimiser step: linear warmup over ``warmup_epochs``, then constant
+    or a cosine / linear decay reaching 0 at ``epochs``; None when it is constant lr."""
+    if cfg.lr_schedule == "constant" and not cfg.warmup_epochs:
+        return None
+    warm = cfg.warmup_epochs * steps_per_epoch
+    total = max(cfg.epochs * steps_per_epoch, warm + 1)
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return cfg.lr * (step + 1) / warm
+        frac = (step - warm) / (total - warm)
+        if cfg.lr_schedule == "cosine":
+            return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+        if cfg.lr_schedule == "linear":
+            return cfg.lr * max(0.0, 1.0 - frac)
+        return cfg.lr
+
+    return lr_at
 
 
 def _step_loss(

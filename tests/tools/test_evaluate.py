@@ -192,3 +192,83 @@ def test_knobs_are_applied_and_recorded(server_url, eval_db, encoder):
         run({"encoders": {"mean": {"settings": {"nope": 1}}}})
     with pytest.raises(ValueError, match="unknown knob"):
         run({"settings": {"nope": 1}})
+
+
+def test_sequence_seeds_serve_and_score_every_seed(server_url, eval_db, encoder):
+    items, ratings = synthetic()
+    result = run_evaluation(
+        server_url,
+        items,
+        ratings,
+        encoders=["sequence", "mean"],  # mean after: it gets the text space back
+        database=eval_db,
+        text_encoder=encoder,
+        device="cpu",
+        progress=False,
+        dataset="synthetic",
+        sequence_config=TINY_SEQUENCE,
+        knobs=TOY_KNOBS,
+        sequence_seeds=2,
+    )
+    m = result["methods"]
+    seq = m["sequence"]
+    for seeds in (seq["seeds"], seq["valid"]["seeds"]):
+        assert seeds["n"] == 2 and seeds["seeds"] == [0, 1]
+        assert seeds["ndcg@10"][0] == pytest.approx(
+            (seq if seeds is seq["seeds"] else seq["valid"])["ndcg@10"], abs=1e-6
+        )  # the row is the first seed's ranking
+        vals = seeds["ndcg@10"]
+        assert seeds["ndcg@10_mean"] == pytest.approx(sum(vals) / 2, abs=1e-6)
+        assert seeds["hr@10_std"] >= 0
+    assert min(seq["seeds"]["hr@10"]) >= 0.75  # both models find the cluster
+    models = result["protocol"]["sequence_models"]
+    assert [t["seed"] for t in models] == [0, 1]
+    assert all(t["epochs"] >= 1 and t["train_seconds"] > 0 for t in models)
+    assert m["mean"]["hr@10"] == 1.0  # the trained models' item space did not leak into it
+    assert "sequence: ndcg@10" in format_table(result)
+    json.dumps(result)
+    with pytest.raises(ValueError, match="sequence_seeds"):
+        run_evaluation(server_url, items, ratings, database=eval_db, text_encoder=encoder,
+                       sequence_seeds=0)  # fmt: skip
+
+
+def test_cli_sequence_seeds_option(monkeypatch, capsys):
+    import argparse
+
+    from recdb.tools.eval import cli
+
+    def parse(argv):
+        parser = argparse.ArgumentParser()
+        cli.configure(parser)
+        return parser, parser.parse_args(argv)
+
+    monkeypatch.delenv("RECDB_EVAL_SEQUENCE_SEEDS", raising=False)
+    parser, args = parse([])
+    assert args.sequence_seeds == 1
+    assert "RECDB_EVAL_SEQUENCE_SEEDS" in parser.format_help()
+    assert parse(["--sequence-seeds", "3"])[1].sequence_seeds == 3
+    monkeypatch.setenv("RECDB_EVAL_SEQUENCE_SEEDS", "2")
+    assert parse([])[1].sequence_seeds == 2
+    # main() hands it to run_evaluation, and refuses 0 before any work
+    seen: dict = {}
+
+    def fake_run(*a, **kw):
+        seen.update(kw)
+        return {
+            "protocol": {"dataset": "x", "users": 0, "items": 0, "k": 10,
+                         "timings_s": {"wall": 0.0}},
+            "methods": {},
+        }  # fmt: skip
+
+    import recdb.datasets.movielens
+    import recdb.db
+
+    monkeypatch.setattr(recdb.datasets.movielens, "read_movielens", lambda path: ([], []))
+    monkeypatch.setattr(recdb.db, "database_url", lambda: "postgresql://unused")
+    monkeypatch.setattr(cli, "run_evaluation", fake_run)
+    monkeypatch.setattr(cli, "resolve_knobs", lambda knobs: {})
+    assert cli.main(parse(["--cold-items", "0", "--sasrec-ce-seeds", "0"])[1]) == 0
+    assert seen["sequence_seeds"] == 2
+    seen.clear()
+    assert cli.main(parse(["--cold-items", "0", "--sequence-seeds", "0"])[1]) == 2
+    assert not seen and "--sequence-seeds" in capsys.readouterr().err

@@ -197,3 +197,51 @@ def test_rejects_bad_input(data) -> None:
         TrainConfig(item_repr="bag")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="hidden"):
         TrainConfig(hidden=30, heads=4)
+
+
+def test_learning_rate_schedule_warms_up_and_decays_to_zero() -> None:
+    from recdb.sequence.train import _lr_schedule
+
+    assert _lr_schedule(TrainConfig(), 10) is None  # constant lr: the optimiser's own
+    cfg = TrainConfig(epochs=10, lr=1e-3, warmup_epochs=2, lr_schedule="cosine")
+    lr = _lr_schedule(cfg, 5)
+    assert lr is not None
+    ramp = [lr(s) for s in range(10)]
+    assert ramp == sorted(ramp) and ramp[0] == pytest.approx(1e-4)
+    assert ramp[-1] == pytest.approx(1e-3)  # warmup ends at the configured lr
+    decay = [lr(s) for s in range(10, 51)]
+    assert decay == sorted(decay, reverse=True)
+    assert decay[0] == pytest.approx(1e-3) and decay[-1] == pytest.approx(0.0, abs=1e-12)
+    assert lr(30) == pytest.approx(0.5e-3)  # cosine: half way down at the middle
+    linear = _lr_schedule(dataclasses.replace(cfg, lr_schedule="linear"), 5)
+    assert linear is not None and linear(30) == pytest.approx(0.5e-3)
+    assert linear(60) == 0.0  # past the last epoch: stays at 0
+    warm_only = _lr_schedule(dataclasses.replace(cfg, lr_schedule="constant"), 5)
+    assert warm_only is not None and warm_only(4) < 1e-3 == warm_only(49)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        TrainConfig(warmup_epochs=-1)
+
+
+def test_recent_windows_keep_each_users_newest_windows() -> None:
+    from recdb.sequence.train import _windows
+
+    every = _windows([25, 4], max_len=10, stride=10)
+    assert [(w.user, w.start, w.stop) for w in every] == [
+        (0, 14, 24), (0, 4, 14), (0, 0, 4), (1, 0, 3),
+    ]  # fmt: skip
+    newest = _windows([25, 4], max_len=10, stride=10, recent=1)
+    assert [(w.user, w.start, w.stop) for w in newest] == [(0, 14, 24), (1, 0, 3)]
+
+
+def test_scheduled_training_learns_and_records_the_lr(data) -> None:
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    valid = {u: w[-1][0] for u, w in walks.items()}
+    cfg = dataclasses.replace(CFG, lr_schedule="cosine", warmup_epochs=2, epochs=20)
+    model = train(seqs, valid, (ids, text), cfg, progress=False)
+    assert model.metrics["valid_hr@10"] == 1.0
+    lrs = [h["lr"] for h in model.metrics["history"]]
+    assert lrs[0] < lrs[1] and lrs[2:] == sorted(lrs[2:], reverse=True)
+    assert TrainedModel.from_bytes(model.to_bytes()).cfg == cfg

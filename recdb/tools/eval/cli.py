@@ -106,6 +106,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--sequence-seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        env_var="RECDB_EVAL_SEQUENCE_SEEDS",
+        help="train the sequence encoder with N seeds, serve and score each through "
+        "rerank(), report the test mean ± std (the row is the first seed's; each extra "
+        "seed costs one more training)",
+    )
+    add_option(
+        parser,
         "--sasrec-ce-seeds",
         type=int,
         default=SasrecCeConfig.seeds,
@@ -194,6 +205,10 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.sequence_seeds < 1:
+        print(f"recdb eval: --sequence-seeds must be >= 1, got {args.sequence_seeds}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         sasrec_ce = sasrec_ce_config(args)
     except ValueError as exc:
@@ -217,6 +232,7 @@ def main(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         fresh=args.fresh,
         sasrec_ce_config=sasrec_ce,
+        sequence_seeds=args.sequence_seeds,
     )
     p = result["protocol"]
     print(

@@ -18,10 +18,17 @@ the first phase records it: on the training interactions, choosing epochs and co
 validation targets, then ranking the test phase from train + validation. Both phases record
 the first seed's rankings; the test entry also carries every seed's figures (``seeds``), the
 protocol the grid and timings (``sasrec_ce``).
+
+With ``sequence_seeds`` N > 1 (--sequence-seeds) the sequence encoder is trained N times
+(seeds cfg.seed .. cfg.seed+N-1, each on first use) and each model is served and scored
+through rerank() in every phase; the ``sequence`` row is the first seed's ranking (the one
+--fresh measures), its ``seeds`` entry every seed's NDCG/HR with their mean ± std, and the
+protocol's ``sequence_models`` each model's training summary.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -81,15 +88,19 @@ def train_sequence(
     cfg: Any,
     device: str,
     progress: bool,
+    seed_offset: int = 0,
 ) -> dict[str, Any]:
     """Train the sequence encoder on the training interactions only, from the events in the
     database (as `recdb train` does), early-stopping on the validation interactions; the
-    test interactions are never in the database. Stores it in the registry (inactive)."""
+    test interactions are never in the database. Stores it in the registry (inactive).
+    ``seed_offset`` i trains with the config's seed + i (--sequence-seeds)."""
     from recdb.config import TRAIN_TIME_BUDGET_S
     from recdb.sequence import TrainConfig
     from recdb.sequence.data import read
 
     cfg = cfg or TrainConfig(device=device, time_budget_s=TRAIN_TIME_BUDGET_S)
+    if seed_offset:
+        cfg = dataclasses.replace(cfg, seed=cfg.seed + seed_offset)
     data = read(conn)
     seqs, valid = {}, {}
     for user, split in splits.items():
@@ -136,6 +147,7 @@ def train_and_store(
         "best_epoch": m["best_epoch"],
         "seconds_per_epoch": round(float(m["seconds_per_epoch"]), 4),
         "stopped": m["stopped"],
+        "seed": model.cfg.seed,
         "valid_ndcg@10_in_training": m.get("valid_ndcg@10"),
         "device": str(resolve_device(cfg.device)),
         "config": model.cfg.to_json(),
@@ -182,6 +194,8 @@ class EvalRun:
     base_settings: dict[str, Any] = field(default_factory=dict)
     text_items: set[str | None] = field(default_factory=set)  # item encoders as loaded
     trained: dict[str, Any] = field(default_factory=dict)  # the sequence model, trained once
+    sequence_seeds: int = 1  # --sequence-seeds: models trained, served and scored per phase
+    extra_trained: list[dict[str, Any]] = field(default_factory=list)  # seeds 1 .. N-1
     all_items: list[int] = field(default_factory=list)  # the catalogue, sorted
     sasrec_ce_config: sasrec_ce.SasrecCeConfig | None = None  # None: no sasrec-ce baseline
     sasrec_ce_outcome: sasrec_ce.Outcome | None = None  # trained on first use
@@ -242,26 +256,37 @@ class EvalRun:
         if st.errors or st.parked:
             raise RuntimeError(f"worker failed on {what}: {st}")
 
-    def serve_encoder(self, name: str) -> None:
+    def sequence_model(self, i: int = 0) -> dict[str, Any]:
+        """The sequence model of seed offset ``i`` (what train_and_store reported), trained
+        on first use."""
+        if i == 0 and not self.trained:
+            self.trained.update(self._train_sequence(0))
+        while i > len(self.extra_trained):
+            self.extra_trained.append(self._train_sequence(len(self.extra_trained) + 1))
+        return self.trained if i == 0 else self.extra_trained[i - 1]
+
+    def _train_sequence(self, i: int) -> dict[str, Any]:
+        return train_sequence(
+            self.conn,
+            self.ratings,
+            self.splits,
+            self.sequence_config,
+            self.device,
+            self.progress,
+            seed_offset=i,
+        )
+
+    def serve_encoder(self, name: str, seed_offset: int = 0) -> None:
         """Make the database serve what encoder ``name`` would in production: its model
-        active (the sequence model, trained on first use) and the item vectors it reads."""
+        active (the sequence model of ``seed_offset``, trained on first use) and the item
+        vectors it reads."""
         from recdb.sequence import registry
         from recdb.worker import requeue_all_items
 
         if name == "sequence":
-            if not self.trained:
-                self.trained.update(
-                    train_sequence(
-                        self.conn,
-                        self.ratings,
-                        self.splits,
-                        self.sequence_config,
-                        self.device,
-                        self.progress,
-                    )
-                )
-            if registry.active(self.conn) != self.trained["model_id"]:
-                registry.activate(self.conn, self.trained["model_id"])
+            model_id = self.sequence_model(seed_offset)["model_id"]
+            if registry.active(self.conn) != model_id:
+                registry.activate(self.conn, model_id)
         elif registry.active(self.conn) is not None:
             registry.activate(self.conn, None)  # other encoders run in the text space
         if item_vector_encoders(self.conn) != self.text_items:
@@ -297,11 +322,47 @@ class EvalRun:
             m["knobs"] = own
         if self.fresh > 0 and phase.name == "test":
             m["fresh"] = measure_fresh(self, phase, name, self.fresh)  # same knobs, model
+        if name == "sequence" and self.sequence_seeds > 1:
+            m["seeds"] = self.sequence_seed_summary(phase, m)
         # back to the base knobs before the next encoder or phase's baselines
         apply_knobs(self.conn, {"settings": encoder_settings(self.knobs, self.base_settings, "")})
         m["rerank_ms_per_user"] = round(
             1000 * (t2 - t1) * self.threads / max(len(self.users), 1), 2
         )
+
+    def sequence_seed_summary(self, phase: Phase, first: Mapping[str, Any]) -> dict[str, Any]:
+        """Serve and score the sequence models of seeds 1 .. N-1 as the first one was (same
+        knobs, re-encoded users, rerank()); every seed's figures and their mean ± std."""
+        from recdb.worker import requeue_all_users
+
+        per_seed = [first]
+        for i in range(1, self.sequence_seeds):
+            self.serve_encoder("sequence", seed_offset=i)
+            requeue_all_users(self.conn)
+            self.drain(
+                f"users with sequence seed offset {i}",
+                f"{phase.name} sequence +{i}: ",
+                user_encoder="sequence",
+            )
+            ranked = scoring.rerank_rankings(
+                self.url,
+                self.users,
+                self.k,
+                threads=self.threads,
+                progress=self.progress,
+                desc=f"{phase.name} sequence +{i}: rerank",
+            )
+            m = metrics.evaluate(
+                {u: ranked.get(u, []) for u in phase.targets},
+                phase.targets,
+                self.n_catalog,
+                self.k,
+            )
+            per_seed.append(m)
+            key = f"ndcg@{self.k}"
+            log.info("%s sequence seed +%d %s %.4f", phase.name, i, key, m[key])
+        seeds = [self.sequence_model(i)["seed"] for i in range(self.sequence_seeds)]
+        return sasrec_ce.seed_summary(per_seed, seeds, self.k)
 
 
 def run_evaluation(
@@ -324,16 +385,20 @@ def run_evaluation(
     sequence_config: Any = None,
     fresh: int = 0,
     sasrec_ce_config: sasrec_ce.SasrecCeConfig | None = None,
+    sequence_seeds: int = 1,
 ) -> dict[str, Any]:
     """Run the whole protocol (module docstring) and return the JSON-ready result;
     ``fresh`` N > 0 adds the zero-lag fold measurement (recdb.tools.eval.fresh), a
-    ``sasrec_ce_config`` the ``sasrec-ce`` baseline (recdb.tools.eval.sasrec_ce)."""
+    ``sasrec_ce_config`` the ``sasrec-ce`` baseline (recdb.tools.eval.sasrec_ce),
+    ``sequence_seeds`` N > 1 N trained sequence models, mean ± std over them."""
     from recdb.datasets.loader import insert_events, movie_rows, upsert_items
     from recdb.datasets.movielens import rating_events
     from recdb.db import connect, schema
 
     if fresh < 0:
         raise ValueError(f"fresh must be >= 0 (0: off), got {fresh}")
+    if sequence_seeds < 1:
+        raise ValueError(f"sequence_seeds must be >= 1, got {sequence_seeds}")
     wall0 = time.perf_counter()
     encoders = tuple(encoders) if encoders is not None else default_encoders()
     knobs = dict(knobs or {})
@@ -366,6 +431,7 @@ def run_evaluation(
         fresh=fresh,
         all_items=all_items,
         sasrec_ce_config=sasrec_ce_config,
+        sequence_seeds=sequence_seeds,
     )
     try:
         apply_knobs(conn, knobs)
@@ -410,6 +476,11 @@ def run_evaluation(
         "knobs_in_force": knobs_in_force,
         "baselines": scoring.baseline_descriptions(sasrec_ce_config is not None),
         "sequence_model": {k: v for k, v in run.trained.items() if k != "model_id"} or None,
+        "sequence_models": [
+            {k: v for k, v in t.items() if k not in ("model_id", "config")}
+            for t in ([run.trained] if run.trained else []) + run.extra_trained
+        ]
+        or None,
         "fresh": fresh_protocol(fresh),
         "sasrec_ce": run.sasrec_ce_outcome.to_json() if run.sasrec_ce_outcome else None,
         "timings_s": {
