@@ -24,6 +24,9 @@ WORKER_POLL_INTERVAL_S = 5.0
 WORKER_MAX_ATTEMPTS = 5
 WORKER_BACKOFF_S = 2.0
 WORKER_MAX_HISTORY = 1000
+# Item vectors a worker keeps between user batches (recdb.worker.item_cache): ~1.5 kB
+# each at 384 dimensions, so 100,000 is ~160 MB of the worker's memory.
+WORKER_ITEM_CACHE = 100_000
 WORKER_POPULARITY_INTERVAL_S = 300.0
 WORKER_HEARTBEAT_INTERVAL_S = 10.0
 # An item an app transaction holds is tried again after this long (no spinning on it).

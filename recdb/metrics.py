@@ -188,6 +188,16 @@ class WorkerCounters(Collector):
                 s.users_encoded,
             ),
             (
+                "recdb_item_vectors_cached",
+                "item vectors user batches took from this worker's cache (unchanged rows)",
+                s.item_vectors_cached,
+            ),
+            (
+                "recdb_item_vectors_read",
+                "item vectors user batches read from recdb.items (not cached, or changed)",
+                s.item_vectors_read,
+            ),
+            (
                 "recdb_batch_errors",
                 "failed batches, failed single-row retries and lost connections of this worker",
                 s.errors,

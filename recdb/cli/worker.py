@@ -60,6 +60,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--item-cache",
+        type=int,
+        default=config.WORKER_ITEM_CACHE,
+        help="item vectors kept between user batches (~1.5 kB each at 384 dims; 0: off),"
+        " each checked against its row's version every batch",
+    )
+    add_option(
+        parser,
         "--popularity-interval",
         type=float,
         default=config.WORKER_POPULARITY_INTERVAL_S,
@@ -112,6 +120,7 @@ def main(args: argparse.Namespace) -> int:
         model=args.model,
         max_attempts=args.max_attempts,
         popularity_interval=args.popularity_interval,
+        item_cache=args.item_cache,
     )
     worker = Worker(cfg)
     install_signal_handlers(worker)

@@ -27,6 +27,7 @@ class WorkerConfig:
     max_attempts: int = defaults.WORKER_MAX_ATTEMPTS
     backoff_seconds: float = defaults.WORKER_BACKOFF_S
     max_history: int = defaults.WORKER_MAX_HISTORY
+    item_cache: int = defaults.WORKER_ITEM_CACHE  # item vectors kept between batches; 0: off
     popularity_interval: float = defaults.WORKER_POPULARITY_INTERVAL_S
     heartbeat_interval: float = defaults.WORKER_HEARTBEAT_INTERVAL_S
     claim_timeout: float = defaults.WORKER_CLAIM_TIMEOUT_S
@@ -38,6 +39,8 @@ class WorkerConfig:
         for name in ("batch_size", "user_batch_size", "max_attempts", "max_history"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.item_cache < 0:
+            raise ValueError(f"item_cache must be >= 0, got {self.item_cache}")
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0, got {self.poll_interval}")
         if self.user_encoder not in WORKER_USER_ENCODERS:
@@ -51,6 +54,8 @@ class WorkerConfig:
 class WorkerStats:
     items_encoded: int = 0
     users_encoded: int = 0
+    item_vectors_cached: int = 0  # user batches' item vectors taken from the worker's cache
+    item_vectors_read: int = 0  # ... and read from recdb.items
     batches: int = 0
     errors: int = 0
     parked: int = 0

@@ -108,7 +108,9 @@ class Worker:
                 self._user_encoder = get_user_encoder(cfg.user_encoder, self._text_encoder)
         if self._item_queue is None or self._user_queue is None:
             items = ItemWriter(self._text_encoder, self._models, self.stats, WORKER_LOCK_DEFER_S)
-            users = UserWriter(self._user_encoder, self._models, self.stats, cfg.max_history)
+            users = UserWriter(
+                self._user_encoder, self._models, self.stats, cfg.max_history, cfg.item_cache
+            )
             stopping = self._stop.is_set
             self._item_queue = BatchQueue(ITEMS, items.encode, cfg, self.stats, stopping)
             self._user_queue = BatchQueue(USERS, users.encode, cfg, self.stats, stopping)

@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import class_row, namedtuple_row, tuple_row
 
 from recdb.worker.config import WorkerStats
+from recdb.worker.item_cache import ItemVectorCache
 from recdb.worker.items import flush_tiny
 from recdb.worker.model_sync import ModelSync
 from recdb.worker.queue import Done
@@ -49,16 +50,44 @@ class UserSequence:
 class DatabaseReader:
     """recdb.encoders.BatchReader on the batch's own transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any], dim: int, snapshot: str | None) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        dim: int,
+        snapshot: str | None,
+        cache: ItemVectorCache | None = None,
+    ) -> None:
         self.conn = conn
         self.dim = dim  # of the embedding columns: the width of an empty answer
         self.snapshot = snapshot  # user_events' snapshot: sequences read the same events
+        self.cache = cache  # the worker's, kept between batches; None: read every vector
+        self.vectors_cached = 0  # item vectors this reader took from the cache...
+        self.vectors_read = 0  # ...and read from the table
 
     def item_vectors(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._vectors("item_vectors", item_ids)
+        """The served vectors of ``item_ids`` that have one, in any order; with a cache,
+        only the missing or changed ones are read (see recdb.worker.item_cache)."""
+        if self.cache is None or not self.cache.capacity:
+            ids, mat, _ = self._vectors("item_vectors", item_ids)
+            self.vectors_read += len(ids)
+            return ids, mat
+        ids, versions = self._versions(item_ids)
+        have, vecs, read = self.cache.known(ids, versions)
+        got, mat, got_versions = self._vectors("item_vectors", read)
+        self.vectors_cached += len(have)
+        self.vectors_read += len(got)
+        if got_versions is not None:
+            self.cache.put(got, got_versions, mat.copy())  # a copy: rows outlive the batch
+        if not have:
+            return got, mat
+        return (
+            np.concatenate([np.asarray(have, dtype=np.int64), got]),
+            np.concatenate([np.stack(vecs), mat]),
+        )
 
     def item_text_vectors(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return self._vectors("item_text_vectors", item_ids)
+        ids, mat, _ = self._vectors("item_text_vectors", item_ids)
+        return ids, mat
 
     def item_titles(self, item_ids: np.ndarray) -> dict[int, str]:
         rows = fetch(self.conn, "item_titles", {"ids": item_ids.tolist()}, namedtuple_row)
@@ -81,11 +110,30 @@ class DatabaseReader:
     def kind_signs(self) -> dict[str, float]:
         return {r.kind: float(r.sign) for r in fetch(self.conn, "kind_signs", {}, namedtuple_row)}
 
-    def _vectors(self, name: str, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, matrix) from a packed (ids, vector_send bytes) query, in slices that keep
-        each packed value far below PostgreSQL's 1 GB limit."""
+    def _versions(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, row versions) of the wanted items that have a vector."""
+        ids: list[np.ndarray] = []
+        versions: list[np.ndarray] = []
+        wanted = item_ids.tolist()
+        for start in range(0, len(wanted), PACKED_ITEMS):
+            params = {"ids": wanted[start : start + PACKED_ITEMS]}
+            row = fetch(self.conn, "item_versions", params, tuple_row, binary=True)[0]
+            if row[0]:
+                ids.append(np.asarray(row[0], dtype=np.int64))
+                versions.append(np.asarray(row[1], dtype=np.int64))
+        if not ids:
+            return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
+        return np.concatenate(ids), np.concatenate(versions)
+
+    def _vectors(
+        self, name: str, item_ids: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(ids, matrix, row versions if the query returns them) from a packed (ids,
+        vector_send bytes[, versions]) query, in slices that keep each packed value far
+        below PostgreSQL's 1 GB limit."""
         ids: list[np.ndarray] = []
         mats: list[np.ndarray] = []
+        versions: list[np.ndarray] = []
         wanted = item_ids.tolist()
         for start in range(0, len(wanted), PACKED_ITEMS):
             row = fetch(
@@ -98,9 +146,13 @@ class DatabaseReader:
             if row[0]:
                 ids.append(np.asarray(row[0], dtype=np.int64))
                 mats.append(unpack_vectors(row[1], len(row[0])))
+                if len(row) > 2:
+                    versions.append(np.asarray(row[2], dtype=np.int64))
         if not ids:
-            return np.array([], dtype=np.int64), np.zeros((0, self.dim), dtype=np.float32)
-        return np.concatenate(ids), np.concatenate(mats)
+            none = np.array([], dtype=np.int64)
+            return none, np.zeros((0, self.dim), dtype=np.float32), none
+        kept = np.concatenate(versions) if versions else None
+        return np.concatenate(ids), np.concatenate(mats), kept
 
 
 # Items per packed read: 50,000 x 384 float4 = 77 MB per value.
@@ -117,12 +169,18 @@ class UserWriter:
     """Encodes and writes claimed users inside the batch transaction."""
 
     def __init__(
-        self, configured: UserEncoder, models: ModelSync, stats: WorkerStats, max_history: int
+        self,
+        configured: UserEncoder,
+        models: ModelSync,
+        stats: WorkerStats,
+        max_history: int,
+        item_cache: int = 0,
     ) -> None:
         self.configured = configured  # the worker's user encoder; models picks who serves
         self.models = models
         self.stats = stats
         self.max_history = max_history
+        self.item_cache = ItemVectorCache(item_cache)  # served item vectors, between batches
 
     def encode(self, conn: psycopg.Connection[Any], ids: list[int]) -> Done:
         """Encode and write the claimed users (all of them: claims hold the users)."""
@@ -155,9 +213,11 @@ class UserWriter:
             (w for r in per_user for w in r.weights), dtype=np.float32, count=sum(lengths)
         )
         snapshot = per_user[0].snapshot if per_user else None
-        reader = DatabaseReader(conn, self.models.embedding_dim, snapshot)
+        reader = DatabaseReader(conn, self.models.embedding_dim, snapshot, self.item_cache)
         batch = UserBatch(ids, user_index, item_ids, weights, through, reader)
         vectors, norms = encoder.encode_batch(batch)
+        self.stats.item_vectors_cached += reader.vectors_cached
+        self.stats.item_vectors_read += reader.vectors_read
         vectors = flush_tiny(vectors)
         conn.execute(
             q("write_users"),

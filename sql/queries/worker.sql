@@ -124,8 +124,19 @@ GROUP BY u.ord
 -- name: item_vectors
 -- Packed: one row, the ids and their vectors' binary forms end to end (vector_send: a
 -- 4-byte header, then big-endian float4s), read as one numpy buffer. A row per item cost
--- a Python object each: tens of thousands a batch on a large catalogue.
-SELECT array_agg(item_id) AS ids, string_agg(vector_send(embedding), ''::bytea) AS packed
+-- a Python object each: tens of thousands a batch on a large catalogue. versions: each
+-- row's version, what the worker's item vector cache keys on (see item_versions).
+SELECT array_agg(item_id) AS ids, string_agg(vector_send(embedding), ''::bytea) AS packed,
+       array_agg(xmin::text::bigint) AS versions
+FROM recdb.items
+WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+
+-- name: item_versions
+-- What the worker's item vector cache (recdb/worker/item_cache.py) checks every batch: the
+-- row version of each wanted item that has a vector. xmin changes with every write to the
+-- row, whoever makes it (the worker, a DBA's UPDATE, a restore), and VACUUM's freezing
+-- keeps it; an index probe and 8 bytes per item, where its vector is 1.5 kB.
+SELECT array_agg(item_id) AS ids, array_agg(xmin::text::bigint) AS versions
 FROM recdb.items
 WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 
