@@ -263,11 +263,15 @@ BEGIN
     RETURN n;
 END $$;
 
--- TRUNCATE fires no row trigger: the next run rebuilds. (Only the owner truncates.)
+-- TRUNCATE fires no row trigger, so no user is queued for what it removed: the next
+-- popularity and co-visitation steps rebuild from the events instead of applying the
+-- users queued afterwards against sets that no longer exist (revision 0012; before it,
+-- co-visitation kept every truncated user's pairs). (Only the owner truncates.)
 CREATE OR REPLACE FUNCTION recdb.events_truncated() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE recdb.popularity_state s SET counted_through = NULL;
+    DELETE FROM recdb.covisit_state;
     RETURN NULL;
 END $$;
 

@@ -205,6 +205,23 @@ def test_a_step_claims_only_what_the_worker_queued(conn, db_url):
     assert _state(conn) == _full(conn)
 
 
+def test_truncating_the_events_rebuilds_the_co_visitation(conn, db_url):
+    """TRUNCATE fires no row trigger, so no user is queued for what it removed: the next
+    step must rebuild from the events, not apply the new users against the old sets."""
+    rng = random.Random(3)
+    add_items(conn, [{"item_id": i, "embedding": axis(i)} for i in range(ITEMS)])
+    _add_random_events(conn, rng, 300)
+    _encode(db_url)
+    assert _state(conn)["neighbors"]
+    conn.execute("TRUNCATE recdb.events")
+    conn.execute(  # two of the users again, with other histories; the rest are gone
+        "INSERT INTO recdb.events (user_id, item_id, kind)"
+        " SELECT u, i, 'click' FROM unnest('{1,2}'::bigint[]) u, generate_series(0, 5) i"
+    )
+    _encode(db_url)
+    assert _state(conn) == _full(conn)
+
+
 def test_recdb_refresh_runs_the_steps_or_the_full_rebuild(conn, db_url, capsys):
     from recdb.cli import main
 
