@@ -171,3 +171,29 @@ def test_0011_downgrade_restores_0010_and_upgrade_returns_to_head(empty_db_url, 
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
     with psycopg.connect(empty_db_url) as c:
         assert c.execute("SELECT count(*) FROM rerank(1)").fetchone()[0] == 3
+
+
+def _reloptions(url: str) -> list[str]:
+    with psycopg.connect(url) as c:
+        row = c.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = 'recdb.item_neighbors'::regclass"
+        )
+        return sorted(row.fetchone()[0] or [])
+
+
+def test_0012_vacuums_item_neighbors_sooner_and_downgrades_to_0011(empty_db_url, head_catalog):
+    """rerank()'s votes are an index-only read only while the visibility map covers
+    item_neighbors: 0012 has autovacuum keep it (1% of rows changed, not 20%)."""
+    schema.upgrade(empty_db_url, "0011", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    assert _reloptions(empty_db_url) == []
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert _reloptions(empty_db_url) == [
+        "autovacuum_vacuum_insert_scale_factor=0.01",
+        "autovacuum_vacuum_scale_factor=0.01",
+    ]
+    schema.downgrade(empty_db_url, "0011")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0011", "fresh 0011")
+    assert _reloptions(empty_db_url) == []
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
