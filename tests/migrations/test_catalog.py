@@ -181,19 +181,37 @@ def _reloptions(url: str) -> list[str]:
         return sorted(row.fetchone()[0] or [])
 
 
-def test_0012_vacuums_item_neighbors_sooner_and_downgrades_to_0011(empty_db_url, head_catalog):
-    """rerank()'s votes are an index-only read only while the visibility map covers
-    item_neighbors: 0012 has autovacuum keep it (1% of rows changed, not 20%)."""
+UNLOGGED = ("covisit_pairs", "covisit_user_items", "covisit_reserve", "covisit_runner_up",
+            "covisit_queue", "covisit_state")  # fmt: skip
+
+
+def _unlogged(url: str) -> list[str]:
+    with psycopg.connect(url) as c:
+        rows = c.execute(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'recdb'::regnamespace"
+            " AND relkind = 'r' AND relpersistence = 'u' ORDER BY 1"
+        )
+        return [r[0] for r in rows.fetchall()]
+
+
+def test_0012_unlogs_the_covisit_work_tables_vacuums_item_neighbors_sooner_and_downgrades(
+    empty_db_url, head_catalog
+):
+    """The co-visitation working state leaves the WAL (a crash costs one rebuild,
+    test_covisitation.py), the served lists stay logged; rerank()'s votes are an
+    index-only read only while the visibility map covers item_neighbors, so autovacuum
+    visits it at 1% of rows changed, not 20%."""
     schema.upgrade(empty_db_url, "0011", embedding_dim=TEST_DIM)
     released = catalog(empty_db_url)
-    assert _reloptions(empty_db_url) == []
+    assert _reloptions(empty_db_url) == [] and _unlogged(empty_db_url) == []
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert _reloptions(empty_db_url) == [
         "autovacuum_vacuum_insert_scale_factor=0.01",
         "autovacuum_vacuum_scale_factor=0.01",
     ]
+    assert _unlogged(empty_db_url) == sorted(UNLOGGED)
     schema.downgrade(empty_db_url, "0011")
     assert_same(catalog(empty_db_url), released, "downgraded to 0011", "fresh 0011")
-    assert _reloptions(empty_db_url) == []
+    assert _reloptions(empty_db_url) == [] and _unlogged(empty_db_url) == []
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

@@ -9,15 +9,21 @@ what `recdb refresh --full` (recdb.refresh_neighbors) computes from scratch.
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from recdb.db import connect, embedded, schema
 from recdb.worker import Worker, WorkerConfig
 from recdb.worker.maintenance import run_jobs
 from tests.support.builders import add_items, axis
+from tests.support.database import TEST_DIM
 from tests.support.tiny_model import tiny_text_encoder
 
 ITEMS = 40
@@ -220,6 +226,48 @@ def test_truncating_the_events_rebuilds_the_co_visitation(conn, db_url):
     )
     _encode(db_url)
     assert _state(conn) == _full(conn)
+
+
+def _pg_ctl(home: Path, *args: str) -> None:
+    from pgserver._commands import pg_ctl
+
+    user = "pgserver" if os.geteuid() == 0 else None
+    pg_ctl(["-w", *args], pgdata=embedded.data_dir(home), user=user, timeout=60)
+
+
+def test_a_crash_costs_one_rebuild_and_never_leaves_wrong_lists():
+    """The working state is UNLOGGED (revision 0012): a crash empties it. The served lists
+    and counts (logged) stay as they were, and the next step rebuilds from the events
+    instead of applying users against empty sets."""
+    home = Path(tempfile.mkdtemp(prefix="rc-"))  # short: the server's socket lives inside
+    try:
+        url = embedded.start(home, cleanup="stop")
+        schema.upgrade(url, embedding_dim=TEST_DIM)
+        rng = random.Random(9)
+        with connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE recdb.settings SET covisit_history = 6, covisit_neighbors = 3")
+            add_items(conn, [{"item_id": i, "embedding": axis(i)} for i in range(ITEMS)])
+            _add_random_events(conn, rng, 300)
+        _encode(url)
+        with connect(url, autocommit=True) as conn:
+            served = _state(conn)["neighbors"]
+            assert served
+        pgdata = embedded.data_dir(home)
+        _pg_ctl(home, "stop", "-m", "immediate")  # no shutdown checkpoint: crash recovery
+        _pg_ctl(home, "start", "-o", f"-h '' -k {pgdata}", "-l", str(pgdata / "log"))
+        with connect(url, autocommit=True) as conn:
+            after = _state(conn)
+            assert after["neighbors"] == served  # rerank() goes on serving the lists
+            assert after["pairs"] == [] and after["sets"] == []
+            assert conn.execute("SELECT count(*) FROM recdb.covisit_state").fetchone() == (0,)
+            _add_random_events(conn, rng, 60)
+        _encode(url)  # its step rebuilds
+        with connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT count(*) FROM recdb.covisit_state").fetchone() == (1,)
+            assert _state(conn) == _full(conn)
+    finally:
+        embedded.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_recdb_refresh_runs_the_steps_or_the_full_rebuild(conn, db_url, capsys):
