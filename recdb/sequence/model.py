@@ -44,6 +44,7 @@ _RESERVED = 2
 _ITEM_REPRS = ("hybrid", "text", "id")
 _LOSSES = ("full", "sampled")
 _SCHEDULES = ("constant", "cosine", "linear")
+_SELECTS = ("plain", "fold")
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     patience: int = 10
+    # Which validation score picks the epoch (and drives patience): "plain" = the model over
+    # the whole history, "fold" = the vectors the worker stores (recdb.sequence.fold), what
+    # rerank() serves; "fold" refits the fold operator every epoch (a few s/epoch more).
+    select: Literal["plain", "fold"] = "plain"
     time_budget_s: float | None = None  # stop (keeping the best epoch) before this much wall time
     threads: int | None = None
     eval_k: int = 10
@@ -97,6 +102,8 @@ class TrainConfig:
             raise ValueError(f"loss must be one of {_LOSSES}, got {self.loss!r}")
         if self.lr_schedule not in _SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.select not in _SELECTS:
+            raise ValueError(f"select must be one of {_SELECTS}, got {self.select!r}")
         if self.warmup_epochs < 0 or self.recent_windows < 0:
             raise ValueError("warmup_epochs and recent_windows must be >= 0")
         for name in ("epochs", "max_len", "hidden", "layers", "heads", "batch_size", "eval_k"):
