@@ -250,9 +250,10 @@ def test_scheduled_training_learns_and_records_the_lr(data) -> None:
 def test_selecting_on_the_folded_score_picks_that_epoch_and_trains_the_same(
     data, monkeypatch
 ) -> None:
-    import recdb.sequence.train as train_module
+    import sys
 
-    monkeypatch.setattr(train_module, "SELECT_FOLD_CUTS", 4)  # 48 users: 1 cut is too few
+    # 48 users: one history cut each is too few for a fold
+    monkeypatch.setattr(sys.modules["recdb.sequence.train"], "SELECT_FOLD_CUTS", 4)
     walks, ids, text = data
     seqs = {u: w[:-1] for u, w in walks.items()}
     valid = {u: w[-1][0] for u, w in walks.items()}
