@@ -60,11 +60,18 @@ def fit_fold(
     sequences: Mapping[Hashable, Sequence[Event]],
     items: tuple[Sequence[Hashable], np.ndarray],
     seed: int = 0,
+    *,
+    steps: int = STEPS,
+    init: np.ndarray | None = None,
+    cuts: int = CUTS_PER_USER,
 ) -> np.ndarray | None:
     """[a, b_0, ..., b_{J-1}, c_0, ..., c_{J-1}] (all > 0, J = POSITIONS) for ``model``,
     or None without enough data.
 
     ``items`` = (ids, text matrix) as for training; ``sequences`` the training histories.
+    ``init`` (weights from an earlier fit) starts the fit there, so fewer ``steps`` (and
+    ``cuts`` per user) do: what selecting epochs on the folded score (TrainConfig.select)
+    refits every epoch with.
     """
     ids, text = items
     vecs = model.item_vectors(list(ids), text)
@@ -81,7 +88,7 @@ def fit_fold(
         seq = sequences[user]
         known = [e for e in seq if e[0] in row_of]
         n = len(known)
-        for _ in range(CUTS_PER_USER):
+        for _ in range(cuts):
             m = int(rng.integers(1, POSITIONS + 1))
             if n - m - 1 < 1:
                 continue
@@ -108,12 +115,15 @@ def fit_fold(
         table_out = table
     scale = model.score_scale()
     gen = torch.Generator().manual_seed(seed)
-    log_w = (0.01 * torch.randn(1 + 2 * POSITIONS, generator=gen)).requires_grad_(True)
+    log_w = 0.01 * torch.randn(1 + 2 * POSITIONS, generator=gen)
+    if init is not None:
+        log_w = torch.from_numpy(np.log(np.asarray(init, dtype=np.float32)))
+    log_w.requires_grad_(True)
     opt = torch.optim.Adam([log_w], lr=LR)
     fresh_vecs = table[idx] * mask[..., None]  # (E, J, dim)
     fresh_next = nexts[idx] * mask[..., None]
     b, c = slice(1, 1 + POSITIONS), slice(1 + POSITIONS, 1 + 2 * POSITIONS)
-    for _ in range(STEPS):
+    for _ in range(steps):
         w = log_w.exp()
         folded = (w[0] * stored + (w[b, None] * fresh_vecs).sum(dim=1)
                   + (w[c, None] * fresh_next).sum(dim=1))  # fmt: skip

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from recdb.encoders.text import resolve_device
-from recdb.sequence.fold import fit_fold
+from recdb.sequence.fold import STEPS, fit_fold, stored_vectors
 from recdb.sequence.model import (
     Event,
     Featurized,
@@ -34,6 +34,12 @@ from recdb.sequence.model import (
     Vocab,
     collate,
 )
+
+# Selecting epochs on the folded score refits the fold every epoch on one history cut per
+# user (the final fit takes fold.CUTS_PER_USER), warm-started: SELECT_FOLD_STEPS steps after
+# the first epoch's fold.STEPS. ~1.5 s per epoch on ML-100K, one thread.
+SELECT_FOLD_CUTS = 1
+SELECT_FOLD_STEPS = 30
 
 TextEmb = Mapping[Hashable, np.ndarray] | tuple[Sequence[Hashable], np.ndarray]
 
@@ -202,6 +208,7 @@ def train(
     val_feats = [f for f in val_feats if len(f.rows)]
     val_targets = np.array([row_of[valid[users[k]]] - 1 for k in val_ctx], dtype=np.int64)
     val_exclude = [np.unique(feats[k].rows - 1) for k in val_ctx]
+    val_histories = [sequences[users[k]] for k in val_ctx]
     key = f"ndcg@{cfg.eval_k}"
 
     with _reproducible(cfg.seed, device, cfg.threads):
@@ -242,6 +249,27 @@ def train(
                 outs.append(h[rows, batch["lengths"] - 1])
             return rank_metrics(torch.cat(outs), table[1:], val_exclude, val_targets, cfg.eval_k)
 
+        fold_w: np.ndarray | None = None
+
+        def evaluate_fold() -> dict[str, float]:
+            """The validation score of the vectors the worker would store (select="fold"):
+            the fold refitted from the previous epoch's weights, all event kinds counted +1."""
+            nonlocal fold_w
+            if not val_feats:
+                return {}
+            model = TrainedModel(net, cfg, text.shape[1], warm, vocab.kinds)
+            fold_w = fit_fold(model, sequences, (ids, text), seed=cfg.seed,
+                              steps=SELECT_FOLD_STEPS if fold_w is not None else STEPS,
+                              init=fold_w, cuts=SELECT_FOLD_CUTS)  # fmt: skip
+            if fold_w is None:
+                return {}
+            model.fold = fold_w
+            vecs = model.item_vectors(ids, text)
+            users_v = stored_vectors(model, val_histories, (ids, vecs), {})
+            m = rank_metrics(torch.from_numpy(users_v), torch.from_numpy(vecs), val_exclude,
+                             val_targets, cfg.eval_k)  # fmt: skip
+            return {f"fold_{k}": v for k, v in m.items()}
+
         best_state, best, best_epoch, bad = None, -math.inf, 0, 0
         history: list[dict[str, float]] = []
         seconds: list[float] = []
@@ -268,12 +296,15 @@ def train(
                 total += float(loss.detach()) * n
                 n_tgt += n
             m = evaluate()
+            if cfg.select == "fold":
+                m.update(evaluate_fold())
             seconds.append(time.perf_counter() - t0)
             lr_now = float(opt.param_groups[0]["lr"])
             m = {"epoch": epoch, "loss": total / max(n_tgt, 1), "lr": lr_now, **m}
             history.append(m)
             bar.set_postfix(loss=f"{m['loss']:.3f}", **({key: f"{m[key]:.4f}"} if key in m else {}))
-            score = m.get(key, -float(m["loss"]))
+            # "fold" without enough data for a fold (tiny) scores as "plain"
+            score = m.get(f"fold_{key}", m.get(key, -float(m["loss"])))
             if score > best:
                 best, best_epoch, bad = score, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -301,6 +332,8 @@ def train(
         "train_targets": n_tgt,
         "history": history,
     }
+    if cfg.select == "fold":
+        metrics[f"valid_fold_ndcg@{cfg.eval_k}"] = best_m.get(f"fold_{key}")
     model = TrainedModel(net, cfg, text.shape[1], warm, vocab.kinds, metrics)
     t0 = time.perf_counter()
     with _reproducible(cfg.seed, device, cfg.threads):

@@ -245,3 +245,30 @@ def test_scheduled_training_learns_and_records_the_lr(data) -> None:
     lrs = [h["lr"] for h in model.metrics["history"]]
     assert lrs[0] < lrs[1] and lrs[2:] == sorted(lrs[2:], reverse=True)
     assert TrainedModel.from_bytes(model.to_bytes()).cfg == cfg
+
+
+def test_selecting_on_the_folded_score_picks_that_epoch_and_trains_the_same(
+    data, monkeypatch
+) -> None:
+    import sys
+
+    # 48 users: one history cut each is too few for a fold
+    monkeypatch.setattr(sys.modules["recdb.sequence.train"], "SELECT_FOLD_CUTS", 4)
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    valid = {u: w[-1][0] for u, w in walks.items()}
+    plain_cfg = dataclasses.replace(CFG, epochs=6, patience=100)
+    plain = train(seqs, valid, (ids, text), plain_cfg, progress=False)
+    cfg = dataclasses.replace(plain_cfg, select="fold")
+    model = train(seqs, valid, (ids, text), cfg, progress=False)
+    hist = model.metrics["history"]
+    # The fold is only scored: the epochs' weights (and so plain scores) are the same.
+    assert [h["ndcg@10"] for h in hist] == [h["ndcg@10"] for h in plain.metrics["history"]]
+    folded = [h["fold_ndcg@10"] for h in hist]
+    assert model.metrics["best_epoch"] == 1 + int(np.argmax(folded))
+    assert model.metrics["valid_fold_ndcg@10"] == max(folded)
+    assert model.metrics["valid_ndcg@10"] == hist[model.metrics["best_epoch"] - 1]["ndcg@10"]
+    assert model.fold is not None
+    assert TrainedModel.from_bytes(model.to_bytes()).cfg.select == "fold"
+    with pytest.raises(ValueError, match="select"):
+        TrainConfig(select="test")  # type: ignore[arg-type]
