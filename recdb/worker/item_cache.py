@@ -23,8 +23,6 @@ class ItemVectorCache:
         if capacity < 0:
             raise ValueError(f"item cache capacity must be >= 0, got {capacity}")
         self.capacity = capacity
-        self.hits = 0
-        self.misses = 0
         self._rows: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -46,17 +44,16 @@ class ItemVectorCache:
                 vecs.append(row[1])
             else:
                 read.append(i)
-        self.hits += len(have)
-        self.misses += len(read)
         return have, vecs, np.asarray(read, dtype=np.int64)
 
     def put(self, ids: np.ndarray, versions: np.ndarray, vectors: np.ndarray) -> None:
-        """Keep what was just read (the oldest entries go beyond capacity)."""
+        """Keep what was just read (the oldest entries go beyond capacity). Each row is
+        copied: a view would keep the whole batch's matrix alive."""
         if not self.capacity:
             return
         rows = self._rows
         for i, v, vec in zip(ids.tolist(), versions.tolist(), vectors, strict=True):
-            rows[i] = (v, vec)
+            rows[i] = (v, vec.copy())
             rows.move_to_end(i)
         while len(rows) > self.capacity:
             rows.popitem(last=False)

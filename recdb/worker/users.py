@@ -3,7 +3,7 @@ encoder (recdb.encoders.UserEncoder) turn them into vectors, write them back."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -77,7 +77,7 @@ class DatabaseReader:
         self.vectors_cached += len(have)
         self.vectors_read += len(got)
         if got_versions is not None:
-            self.cache.put(got, got_versions, mat.copy())  # a copy: rows outlive the batch
+            self.cache.put(got, got_versions, mat)
         if not have:
             return got, mat
         return (
@@ -114,40 +114,36 @@ class DatabaseReader:
         """(ids, row versions) of the wanted items that have a vector."""
         ids: list[np.ndarray] = []
         versions: list[np.ndarray] = []
-        wanted = item_ids.tolist()
-        for start in range(0, len(wanted), PACKED_ITEMS):
-            params = {"ids": wanted[start : start + PACKED_ITEMS]}
-            row = fetch(self.conn, "item_versions", params, tuple_row, binary=True)[0]
-            if row[0]:
-                ids.append(np.asarray(row[0], dtype=np.int64))
-                versions.append(np.asarray(row[1], dtype=np.int64))
+        for row in self._packed("item_versions", item_ids):
+            ids.append(np.asarray(row[0], dtype=np.int64))
+            versions.append(np.asarray(row[1], dtype=np.int64))
         if not ids:
             return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
         return np.concatenate(ids), np.concatenate(versions)
+
+    def _packed(self, name: str, item_ids: np.ndarray) -> Iterator[tuple[Any, ...]]:
+        """The one-row answers of packed query ``name`` (ids first) that found something,
+        over slices that keep each packed value far below PostgreSQL's 1 GB limit."""
+        wanted = item_ids.tolist()
+        for start in range(0, len(wanted), PACKED_ITEMS):
+            params = {"ids": wanted[start : start + PACKED_ITEMS]}
+            row = fetch(self.conn, name, params, tuple_row, binary=True)[0]
+            if row[0]:
+                yield row
 
     def _vectors(
         self, name: str, item_ids: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(ids, matrix, row versions if the query returns them) from a packed (ids,
-        vector_send bytes[, versions]) query, in slices that keep each packed value far
-        below PostgreSQL's 1 GB limit."""
+        vector_send bytes[, versions]) query."""
         ids: list[np.ndarray] = []
         mats: list[np.ndarray] = []
         versions: list[np.ndarray] = []
-        wanted = item_ids.tolist()
-        for start in range(0, len(wanted), PACKED_ITEMS):
-            row = fetch(
-                self.conn,
-                name,
-                {"ids": wanted[start : start + PACKED_ITEMS]},
-                tuple_row,
-                binary=True,
-            )[0]
-            if row[0]:
-                ids.append(np.asarray(row[0], dtype=np.int64))
-                mats.append(unpack_vectors(row[1], len(row[0])))
-                if len(row) > 2:
-                    versions.append(np.asarray(row[2], dtype=np.int64))
+        for row in self._packed(name, item_ids):
+            ids.append(np.asarray(row[0], dtype=np.int64))
+            mats.append(unpack_vectors(row[1], len(row[0])))
+            if len(row) > 2:
+                versions.append(np.asarray(row[2], dtype=np.int64))
         if not ids:
             none = np.array([], dtype=np.int64)
             return none, np.zeros((0, self.dim), dtype=np.float32), none
