@@ -84,13 +84,14 @@ def insert_events(
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY recdb_load_events (user_id, item_id, kind, value, occurred_at) FROM STDIN"
+            "COPY recdb_load_events (row_no, user_id, item_id, kind, value, occurred_at) "
+            "FROM STDIN"
         ) as copy,
         _progress(total, "events", progress) as bar,
     ):
         for row in rows:
-            copy.write_row(row)
             n += 1
+            copy.write_row((n, *row))
             if n % 5000 == 0:
                 bar.update(5000)
         bar.update(n % 5000)

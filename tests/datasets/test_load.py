@@ -85,6 +85,20 @@ def test_counts_attrs_and_timestamps(conn, tmp_path):
     assert count(conn, "item_popularity") > 0
 
 
+def test_events_at_the_same_time_keep_the_file_order(conn, tmp_path):
+    """Ties on time keep the order the file lists them in (event_id follows it): the
+    histories `recdb train` learns from are then the sequences a chronological
+    leave-one-out split with a stable sort (recdb eval) defines. Ordering ties by item id
+    instead taught the model an "ascending id" pattern its targets do not follow."""
+    ratings = [(7, 4, 3, 881250949), (7, 2, 5, 881250949), (7, 3, 4, 881250949),
+               (7, 1, 2, 881250949), (8, 5, 1, 881250949), (7, 2, 1, 881250950)]  # fmt: skip
+    load_movielens(conn, write_grouplens(tmp_path, ratings=ratings), progress=False)
+    rows = conn.execute(
+        "SELECT user_id, item_id FROM recdb.events ORDER BY occurred_at, event_id"
+    ).fetchall()
+    assert [(u, i) for u, i in rows] == [(u, i) for u, i, _, _ in ratings]
+
+
 def test_second_load_changes_nothing_and_queues_nothing(conn, tmp_path):
     d = write_grouplens(tmp_path)
     first = load_movielens(conn, d, progress=False)
