@@ -73,6 +73,11 @@ def upsert_items(
     }
 
 
+_COPY_EVENTS = (
+    "COPY recdb_load_events (row_no, user_id, item_id, kind, value, occurred_at) FROM STDIN"
+)
+
+
 def insert_events(
     conn: psycopg.Connection[Any], rows: Iterable[EventRow], total: int, *, progress: bool = False
 ) -> dict[str, int]:
@@ -83,10 +88,7 @@ def insert_events(
     n = 0
     with (
         conn.cursor() as cur,
-        cur.copy(
-            "COPY recdb_load_events (row_no, user_id, item_id, kind, value, occurred_at) "
-            "FROM STDIN"
-        ) as copy,
+        cur.copy(_COPY_EVENTS) as copy,
         _progress(total, "events", progress) as bar,
     ):
         for row in rows:
