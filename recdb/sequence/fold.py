@@ -75,7 +75,6 @@ def fit_fold(
     """
     ids, text = items
     vecs = model.item_vectors(list(ids), text)
-    nexts = torch.from_numpy(successor_vectors(model, ids, vecs))
     row_of = {i: r for r, i in enumerate(ids)}
     rng = np.random.default_rng(seed)
     prefixes: list[Sequence[Event]] = []
@@ -106,6 +105,12 @@ def fit_fold(
         idx[k, : len(f)] = torch.tensor(f)
         mask[k, : len(f)] = 1.0
     tgt = torch.tensor(targets)
+    # "What follows" vectors of the folded items only (not of 10^6 catalogue items)
+    used = torch.unique(idx[mask > 0])
+    nexts = torch.zeros(len(ids), vecs.shape[1])
+    nexts[used] = torch.from_numpy(
+        successor_vectors(model, [ids[r] for r in used.tolist()], vecs[used.numpy()])
+    )
     if len(ids) > FULL_SOFTMAX_ITEMS:  # targets first, then a uniform sample of the rest
         pool = torch.unique(torch.cat([tgt, torch.from_numpy(
             rng.choice(len(ids), SAMPLED_ITEMS, replace=False))]))  # fmt: skip

@@ -66,6 +66,7 @@ def train_and_register(
     from recdb.encoders import resolve_device
     from recdb.sequence import registry, train, validation_metrics
     from recdb.sequence.data import hold_out_last, read
+    from recdb.sequence.train import validation_sample
 
     started = time.perf_counter()
     key = f"ndcg@{cfg.eval_k}"
@@ -74,6 +75,8 @@ def train_and_register(
         seqs, valid = hold_out_last(data.histories, set(data.item_ids))
         if loss is not None:  # "auto" needs the catalogue size
             cfg = dataclasses.replace(cfg, loss=choose_loss(loss, len(data.item_ids)))
+        # The new model and the one in service are compared on the same (capped) users.
+        valid = validation_sample(valid, cfg, len(data.item_ids))
         log.info(
             "training on %d users, %d events, %d items (watermark event %d), %d validation users",
             len(seqs), data.n_events, len(data.item_ids), data.watermark, len(valid),

@@ -129,15 +129,17 @@ def rank_metrics(
     exclude: Sequence[np.ndarray],
     targets: np.ndarray,
     k: int = 10,
-    chunk: int = 1024,
+    chunk: int | None = None,
 ) -> dict[str, float]:
     """Full-catalogue HR@k / NDCG@k of one target row per user, excluded rows never ranked.
 
     rank = 1 + #(unexcluded items scoring strictly higher); a target that is itself
-    excluded counts as a miss, as in ``recdb.tools.eval.metrics.evaluate``.
+    excluded counts as a miss, as in ``recdb.tools.eval.metrics.evaluate``. ``chunk`` users
+    at a time (default: ~2^26 scores, 256 MB, whatever the catalogue's size).
     """
     hits = ndcg = 0.0
     n = len(targets)
+    chunk = chunk or max(1, min(1024, (1 << 26) // max(1, item_vecs.shape[0])))
     for s in range(0, n, chunk):
         scores = user_vecs[s : s + chunk].float() @ item_vecs.float().T
         rows = torch.arange(scores.shape[0], device=scores.device)
@@ -202,6 +204,7 @@ def train(
         )
         if targets[w.user][w.start + 1 + w.count_from : w.stop + 1].any()
     ]
+    valid = validation_sample(valid, cfg, len(ids))
     val_users = [k for k, u in enumerate(users) if valid.get(u) in row_of]
     val_feats = [feats[k].tail(cfg.max_len) for k in val_users]
     val_ctx = [k for k, f in zip(val_users, val_feats, strict=True) if len(f.rows)]
@@ -213,9 +216,14 @@ def train(
 
     with _reproducible(cfg.seed, device, cfg.threads):
         net = SequenceNet(cfg, text.shape[1], len(warm), vocab).to(device)
-        params = [p for p in net.parameters() if p.requires_grad]
+        sparse = [net.id_emb.weight] if net.id_emb is not None and net.id_emb.sparse else []
+        params = [p for p in net.parameters() if p.requires_grad and not _among(p, sparse)]
         # fused: the default foreach AdamW is ~15x slower per step on CPU (measured 150 vs 10 ms)
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        opts: list[torch.optim.Optimizer] = [
+            torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        ]
+        if sparse:  # lazy Adam: moments and weights of the rows a step touched only
+            opts.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
         scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda"
                                       and not torch.cuda.is_bf16_supported())  # fmt: skip
         cat_text = torch.from_numpy(text).to(device)
@@ -226,12 +234,19 @@ def train(
         lr_at = _lr_schedule(cfg, steps_per_epoch)
         step = 0
 
-        def item_table(training: bool) -> torch.Tensor:
-            idx = cat_ids
+        def item_table(training: bool, rows: torch.Tensor | None = None) -> torch.Tensor:
+            """Unit vectors of the catalogue with a zero padding row 0, or of ``rows``
+            (catalogue rows, 0 = padding) only: the sampled loss runs the item tower over
+            what a step touches, not over 10^6 items."""
+            text_in, idx = cat_text, cat_ids
+            if rows is not None:
+                text_in, idx = cat_text[(rows - 1).clamp(min=0)], cat_ids[(rows - 1).clamp(min=0)]
             if training and cfg.id_dropout > 0:
-                drop = torch.rand(n_items, device=device) < cfg.id_dropout
-                idx = torch.where(drop, 0, cat_ids)
-            vecs = net.item_vectors(cat_text, idx)
+                drop = torch.rand(len(idx), device=device) < cfg.id_dropout
+                idx = torch.where(drop, 0, idx)
+            vecs = net.item_vectors(text_in, idx)
+            if rows is not None:
+                return torch.where((rows > 0)[:, None], vecs, 0.0)
             return torch.cat([vecs.new_zeros(1, vecs.shape[1]), vecs])
 
         @torch.inference_mode()
@@ -278,20 +293,26 @@ def train(
         for epoch in bar:
             t0 = time.perf_counter()
             net.train()
-            perm = order_rng.permutation(len(windows))
+            perm = order_rng.permutation(len(windows))[: cfg.epoch_windows]
             total, n_tgt = 0.0, 0  # n_tgt: scored positions per epoch
             for s in range(0, len(perm), cfg.batch_size):
                 wins = [windows[i] for i in perm[s : s + cfg.batch_size]]
-                loss, n = _step_loss(net, wins, feats, targets, item_table, cfg, device)
+                loss, n = _step_loss(net, wins, feats, targets, item_table, cfg, device, n_items)
                 if lr_at is not None:
-                    for group in opt.param_groups:
-                        group["lr"] = lr_at(step)
+                    for opt in opts:
+                        for group in opt.param_groups:
+                            group["lr"] = lr_at(step)
                 step += 1
-                opt.zero_grad(set_to_none=True)
+                for opt in opts:
+                    opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                scaler.unscale_(opt)
+                for opt in opts:
+                    scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(params, 5.0)
-                scaler.step(opt)
+                for p in sparse:
+                    _clip_sparse_grad(p, 5.0)
+                for opt in opts:
+                    scaler.step(opt)
                 scaler.update()
                 total += float(loss.detach()) * n
                 n_tgt += n
@@ -299,7 +320,7 @@ def train(
             if cfg.select == "fold":
                 m.update(evaluate_fold())
             seconds.append(time.perf_counter() - t0)
-            lr_now = float(opt.param_groups[0]["lr"])
+            lr_now = float(opts[0].param_groups[0]["lr"])
             m = {"epoch": epoch, "loss": total / max(n_tgt, 1), "lr": lr_now, **m}
             history.append(m)
             bar.set_postfix(loss=f"{m['loss']:.3f}", **({key: f"{m[key]:.4f}"} if key in m else {}))
@@ -329,7 +350,10 @@ def train(
         "best_epoch": best_epoch,
         "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
         "stopped": stopped,
-        "train_targets": n_tgt,
+        "train_targets": n_tgt,  # of the last epoch
+        "windows": len(windows),
+        "windows_per_epoch": min(len(windows), cfg.epoch_windows or len(windows)),
+        "valid_users": len(val_ctx),
         "history": history,
     }
     if cfg.select == "fold":
@@ -342,6 +366,34 @@ def train(
     if model.fold is not None:
         model.metrics["fold_weights"] = [round(float(w), 4) for w in model.fold]
     return model
+
+
+def validation_sample(valid: Mapping[Hashable, Hashable], cfg: TrainConfig, n_items: int) -> dict:
+    """At most ``cfg.valid_users`` of the validation users, and at most ``valid_scores``
+    user x item scores, a sample fixed by the seed: ranking 10^6 users against 10^6 items
+    every epoch would cost more than the epoch."""
+    keys = list(valid)
+    cap = max(1, cfg.valid_scores // max(n_items, 1))
+    if cfg.valid_users is not None:
+        cap = min(cap, cfg.valid_users)
+    if len(keys) > cap:
+        pick = np.random.default_rng(cfg.seed).choice(len(keys), cap, replace=False)
+        keys = [keys[i] for i in np.sort(pick)]
+    return {u: valid[u] for u in keys}
+
+
+def _among(p: torch.Tensor, tensors: Sequence[torch.Tensor]) -> bool:
+    return any(p is t for t in tensors)
+
+
+def _clip_sparse_grad(p: torch.Tensor, max_norm: float) -> None:
+    """clip_grad_norm_ for a sparse (embedding) gradient: its touched rows' norm."""
+    if p.grad is None:
+        return
+    p.grad = p.grad.coalesce()
+    norm = float(p.grad.values().norm())
+    if norm > max_norm:
+        p.grad.mul_(max_norm / (norm + 1e-6))
 
 
 def _lr_schedule(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float] | None:
@@ -370,9 +422,10 @@ def _step_loss(
     wins: list[_Window],
     feats: list[Featurized],
     targets: list[np.ndarray],
-    item_table: Callable[[bool], torch.Tensor],
+    item_table: Callable[..., torch.Tensor],
     cfg: TrainConfig,
     device: torch.device,
+    n_items: int,
 ) -> tuple[torch.Tensor, int]:
     """Mean next-item cross entropy over the scored positions of a batch of windows."""
     inputs = [feats[w.user].window(w.start, w.stop) for w in wins]
@@ -385,20 +438,29 @@ def _step_loss(
     target = torch.from_numpy(tgt).to(device)
     sel = target > 0
     with _autocast(device):
-        table = item_table(True)
-        h = net.hidden_states(table[batch["rows"]], batch)[sel]  # (T, hidden)
-        y = target[sel] - 1
-        items = table[1:]
         if cfg.loss == "full":
-            loss = F.cross_entropy(net.cosine_logits(h, items).float(), y)
+            table = item_table(True)
+            h = net.hidden_states(table[batch["rows"]], batch)[sel]  # (T, hidden)
+            loss = F.cross_entropy(net.cosine_logits(h, table[1:]).float(), target[sel] - 1)
         else:
+            # The item tower runs over the rows this step reads (inputs, targets, uniform
+            # negatives), so a step costs the same at 10^3 or 10^6 items.
+            neg = torch.randint(n_items, (cfg.negatives,), device=device) + 1
+            need, at = torch.unique(
+                torch.cat([batch["rows"].reshape(-1), target[sel], neg]), return_inverse=True
+            )
+            table = item_table(True, need)
+            n_in = batch["rows"].numel()
+            n_tgt = int(sel.sum())
+            h = net.hidden_states(table[at[:n_in].view_as(batch["rows"])], batch)[sel]
+            pos_v, neg_v = table[at[n_in : n_in + n_tgt]], table[at[n_in + n_tgt :]]
             user = F.normalize(net.out_proj(h).float(), dim=-1)
-            neg = torch.randint(len(items), (cfg.negatives,), device=device)
-            pos = (user * items[y]).sum(-1, keepdim=True)
-            negs = user @ items[neg].T
-            negs = negs.masked_fill(neg[None, :] == y[:, None], -math.inf)
+            pos = (user * pos_v).sum(-1, keepdim=True)
+            negs = user @ neg_v.T
+            negs = negs.masked_fill(neg[None, :] == target[sel][:, None], -math.inf)
             logits = net.scale * torch.cat([pos, negs], dim=1)
-            loss = F.cross_entropy(logits.float(), torch.zeros_like(y))
+            loss = F.cross_entropy(logits.float(), torch.zeros(n_tgt, dtype=torch.long,
+                                                               device=device))  # fmt: skip
     return loss, int(sel.sum())
 
 

@@ -272,3 +272,75 @@ def test_selecting_on_the_folded_score_picks_that_epoch_and_trains_the_same(
     assert TrainedModel.from_bytes(model.to_bytes()).cfg.select == "fold"
     with pytest.raises(ValueError, match="select"):
         TrainConfig(select="test")  # type: ignore[arg-type]
+
+
+def test_sampled_loss_runs_the_item_tower_on_what_a_step_reads(data, monkeypatch) -> None:
+    """At 10^6 items the tower over the whole catalogue was most of a sampled step; it now
+    sees the step's input rows, targets and negatives only (#13: training at scale)."""
+    from recdb.sequence.model import SequenceNet
+
+    walks, ids, text = data
+    rng = np.random.default_rng(3)
+    extra = rng.normal(size=(5000, TEXT_DIM)).astype(np.float32)  # never in a history
+    big_ids = [*ids, *range(10_000, 15_000)]
+    big_text = np.concatenate([text, extra / np.linalg.norm(extra, axis=1, keepdims=True)])
+    seen: list[int] = []
+    original = SequenceNet.item_vectors
+
+    def counting(self, text_in, id_idx):
+        if torch.is_grad_enabled():  # training steps; validation ranks the catalogue
+            seen.append(len(id_idx))
+        return original(self, text_in, id_idx)
+
+    monkeypatch.setattr(SequenceNet, "item_vectors", counting)
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    valid = {u: w[-1][0] for u, w in walks.items()}
+    cfg = dataclasses.replace(CFG, epochs=40, loss="sampled", negatives=64, patience=40)
+    model = train(seqs, valid, (big_ids, big_text), cfg, progress=False)
+    per_step_bound = cfg.batch_size * cfg.max_len + 2 * cfg.batch_size * cfg.max_len + 64
+    assert seen and max(seen) < min(per_step_bound, len(big_ids))
+    assert max(seen) < 1000  # 48 short walks over 40 items: inputs ∪ targets ∪ 64 negatives
+    m = _test_metrics(model, walks, ids, text)
+    assert model.metrics["valid_hr@10"] >= 0.9 and m["hr@10"] >= 0.9
+
+
+def test_epoch_windows_and_valid_users_cap_the_work_of_an_epoch(data) -> None:
+    """The caps that keep an epoch short at 10^7 events: a random subset of the windows per
+    epoch, a fixed sample of the validation users."""
+    walks, ids, text = data
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    valid = {u: w[-1][0] for u, w in walks.items()}
+    full = train(seqs, valid, (ids, text), dataclasses.replace(CFG, epochs=1), progress=False)
+    cfg = dataclasses.replace(CFG, epochs=2, epoch_windows=10, valid_users=7)
+    capped = train(seqs, valid, (ids, text), cfg, progress=False)
+    assert full.metrics["windows_per_epoch"] == full.metrics["windows"] >= len(walks)
+    assert full.metrics["valid_users"] == len(walks)
+    assert capped.metrics["windows_per_epoch"] == 10 and capped.metrics["valid_users"] == 7
+    assert 10 <= capped.metrics["train_targets"] <= 10 * CFG.max_len
+    assert 10 * CFG.max_len < full.metrics["train_targets"]
+    with pytest.raises(ValueError, match="epoch_windows"):
+        TrainConfig(epoch_windows=0)
+
+
+def test_the_fold_fit_reads_successors_of_the_folded_items_only(trained, data, monkeypatch):
+    """fit_fold ran the model over every catalogue item (35 s at 10^6 items) where it uses
+    the "what follows" vectors of the few items its history cuts fold in."""
+    from recdb.sequence import fold
+
+    walks, ids, text = data
+    rng = np.random.default_rng(4)
+    extra = rng.normal(size=(3000, TEXT_DIM)).astype(np.float32)
+    big_ids = [*ids, *range(10_000, 13_000)]
+    big_text = np.concatenate([text, extra / np.linalg.norm(extra, axis=1, keepdims=True)])
+    asked: list[int] = []
+    original = fold.successor_vectors
+
+    def counting(model, item_ids, vecs):
+        asked.append(len(item_ids))
+        return original(model, item_ids, vecs)
+
+    monkeypatch.setattr(fold, "successor_vectors", counting)
+    seqs = {u: w[:-1] for u, w in walks.items()}
+    w = fold.fit_fold(trained, seqs, (big_ids, big_text), seed=0)
+    assert w is not None and np.isfinite(w).all() and (w > 0).all()
+    assert asked and max(asked) <= N_ITEMS  # the walks' items, not the 3,040-item catalogue
