@@ -2,8 +2,9 @@
 
 Without --full, popularity applies only the events added, deleted or updated since its
 last run and co-visitation only the users re-encoded since then (what the worker's
-maintenance thread does on its interval); --full rebuilds both from every event (after
-changes made with the triggers off, or to check the incremental state).
+maintenance thread does on its interval); --full rebuilds both from every event, and the
+list of brand-new items (recdb.new_items) from every item (after changes made with the
+triggers off, or to check the incremental state).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from recdb.cli.options import add_option
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_option(
-        parser, "--full", flag=True, help="rebuild popularity and co-visitation from every event"
+        parser,
+        "--full",
+        flag=True,
+        help="rebuild popularity and co-visitation from every event, new items from every item",
     )
 
 

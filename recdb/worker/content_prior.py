@@ -8,10 +8,12 @@ fits a ridge regression of item_popularity.score on the served item vectors (ite
 have popularity of their own, a bounded sample), choosing the ridge strength by exact
 leave-one-out error (no test data, no extra pass), and stores the weights; rank_pool()
 adds ``content_prior_weight x clamp(bias + w . v, 0, 1)`` for items without popularity,
-rank_cold() ranks them as if they had that popularity. The same transaction lists those
-items with their prior in recdb.new_items, where rerank() finds its exploration
-candidates. Cost: one sample read and a (dim x dim) eigendecomposition, bounded by SAMPLE
-whatever the catalogue size, plus one pass over the items without popularity.
+rank_cold() ranks them as if they had that popularity. The same transaction re-scores
+the items listed in recdb.new_items (where rerank() finds its exploration candidates;
+the items trigger lists an item as soon as it has a vector) and unlists those that got
+popularity. Cost: one sample read (a bounded share of the popularity table's pages past
+2 x SAMPLE rows) and a (dim x dim) eigendecomposition, bounded whatever the catalogue
+size, plus one pass over the listed items by key.
 """
 
 from __future__ import annotations
@@ -59,16 +61,33 @@ def fit_ridge(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, float]:
     return w.astype(np.float32), my - float(mx @ w), lam
 
 
-def refit(conn: psycopg.Connection[Any], salt: str = "") -> int:
-    """Refit and store the prior in one transaction; returns the items it was fitted on
-    (0: too few items with popularity, and the stored prior is cleared)."""
+def sample_percent(rows: float, limit: int = SAMPLE) -> float:
+    """The share (%) of the popularity table's pages the sample is drawn from: every page
+    up to 2 x limit rows (the sample is exact there), then about 2 x limit rows' worth,
+    so the read stays bounded while the catalogue grows."""
+    return 100.0 if rows <= 2 * limit else 100.0 * 2 * limit / rows
+
+
+def refit(conn: psycopg.Connection[Any], salt: str = "", *, full: bool = False) -> int:
+    """Refit and store the prior in one transaction, and bring recdb.new_items to it;
+    returns the items it was fitted on (0: too few items with popularity, and the stored
+    prior is cleared). ``full`` rebuilds the list from every item (the repair path)
+    instead of re-scoring the listed ones."""
+    new_items = q("refresh_new_items" if full else "rescore_new_items")
     with conn.transaction():
-        rows = conn.execute(
-            q("content_prior_sample"), {"limit": SAMPLE, "salt": salt}, binary=True
-        ).fetchall()
+        percent = sample_percent(float(conn.execute(q("popularity_rows")).fetchone()[0]))
+        while True:
+            rows = conn.execute(
+                q("content_prior_sample"),
+                {"limit": SAMPLE, "salt": salt, "percent": percent},
+                binary=True,
+            ).fetchall()
+            if len(rows) >= SAMPLE or percent >= 100.0:
+                break
+            percent = 100.0  # the estimate was stale (rows deleted): read every page
         if len(rows) < MIN_ITEMS:
             conn.execute(q("clear_content_prior"))
-            conn.execute(q("refresh_new_items"))
+            conn.execute(new_items)
             return 0
         x = np.stack([np.asarray(r[0], dtype=np.float64) for r in rows])
         y = np.array([float(r[1]) for r in rows])
@@ -83,5 +102,5 @@ def refit(conn: psycopg.Connection[Any], salt: str = "") -> int:
                 "items": len(rows),
             },
         )
-        conn.execute(q("refresh_new_items"))
+        conn.execute(new_items)
     return len(rows)

@@ -51,10 +51,11 @@ def run_jobs(
     """Every maintenance job once, each step its own transaction; rows touched per job.
 
     Popularity applies what changed since its last run (items changed; `full`: rebuilds
-    it, items with events). Co-visitation applies the users changed since the last run,
-    COVISIT_BATCH per transaction, until none are left (`full`: rebuilds everything
-    instead). `seconds`, when given, receives each job's wall time (all its
-    transactions: recdb.maintenance keeps only the last step of each).
+    it, items with events); the content prior is refitted after it and re-scores the
+    listed new items (`full`: rebuilds that list from every item). Co-visitation applies
+    the users changed since the last run, COVISIT_BATCH per transaction, until none are
+    left (`full`: rebuilds everything instead). `seconds`, when given, receives each job's
+    wall time (all its transactions: recdb.maintenance keeps only the last step of each).
     """
     done: dict[str, int] = {}
     took = seconds if seconds is not None else {}
@@ -64,7 +65,7 @@ def run_jobs(
     done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
     t0 = _lap(took, "refresh_popularity", t0)
     if row and row[0] is not None:  # this worker refreshed: the prior follows the scores
-        done["content_prior"] = content_prior.refit(conn)
+        done["content_prior"] = content_prior.refit(conn, full=full)
         t0 = _lap(took, "content_prior", t0)
     if full:
         done["refresh_neighbors"] = int(conn.execute(q("refresh_neighbors")).fetchone()[0])

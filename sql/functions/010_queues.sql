@@ -33,15 +33,55 @@ BEGIN ATOMIC
     SELECT count(*)::integer FROM queued;
 END;
 
+-- rerank()'s exploration candidates (recdb.new_items: items with a served vector that
+-- nobody has interacted with, by content prior) follow the items as they change
+-- (revision 0013): the items trigger lists an item when it gets a vector, re-scores it
+-- when the worker writes a new one and unlists it when its vector goes, so a new item is
+-- explored from the moment it is encoded, not from the next maintenance run. The
+-- maintenance (recdb/worker/content_prior.py) unlists the listed items that got
+-- popularity and re-scores them with each refitted prior: it grows with the listed items,
+-- not with the catalogue (before 0013 it rebuilt the list from every item). Reads the
+-- given items through their keys. SECURITY INVOKER: the trigger runs it as the owner.
+-- Returns the rows listed or re-scored.
+CREATE OR REPLACE FUNCTION recdb.list_new_items(p_item_ids bigint[]) RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, @VEC@, pg_temp AS $$
+DECLARE
+    n integer;
+BEGIN
+    DELETE FROM recdb.new_items b
+    WHERE b.item_id = ANY (p_item_ids)
+      AND NOT EXISTS (SELECT 1 FROM recdb.items i
+                      WHERE i.item_id = b.item_id AND i.embedding IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM recdb.popularity p
+                                        WHERE p.item_id = i.item_id));
+    -- In item order: two transactions listing overlapping items lock them in one order.
+    INSERT INTO recdb.new_items AS b (item_id, prior)
+    SELECT i.item_id,
+           coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
+    FROM recdb.items i
+    LEFT JOIN recdb.content_prior c
+           ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
+    WHERE i.item_id = ANY (p_item_ids) AND i.embedding IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM recdb.popularity p WHERE p.item_id = i.item_id)
+    ORDER BY i.item_id
+    ON CONFLICT (item_id) DO UPDATE SET prior = excluded.prior
+    WHERE b.prior IS DISTINCT FROM excluded.prior;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 -- New items, and content changes (title, body, attrs) of existing ones; the worker's own
--- embedding writes do not re-queue.
+-- embedding writes do not re-queue, but keep recdb.new_items current (list_new_items():
+-- a vector set or cleared, or rewritten with a new embedded_at).
 CREATE OR REPLACE FUNCTION recdb.items_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     queued integer;
+    vectors bigint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         queued := recdb.enqueue_items(ARRAY(SELECT n.item_id FROM new_rows n));
+        vectors := ARRAY(SELECT n.item_id FROM new_rows n WHERE n.embedding IS NOT NULL);
     ELSE
         queued := recdb.enqueue_items(ARRAY(
             SELECT n.item_id
@@ -49,6 +89,14 @@ BEGIN
             WHERE n.title IS DISTINCT FROM o.title
                OR n.body IS DISTINCT FROM o.body
                OR n.attrs IS DISTINCT FROM o.attrs));
+        vectors := ARRAY(
+            SELECT n.item_id
+            FROM new_rows n JOIN old_rows o ON o.item_id = n.item_id
+            WHERE (n.embedding IS NULL) <> (o.embedding IS NULL)
+               OR (n.embedding IS NOT NULL AND n.embedded_at IS DISTINCT FROM o.embedded_at));
+    END IF;
+    IF cardinality(vectors) > 0 THEN
+        PERFORM recdb.list_new_items(vectors);
     END IF;
     IF queued > 0 THEN
         PERFORM pg_catalog.pg_notify('recdb_work', 'items');

@@ -16,7 +16,8 @@
 --     (it may write the item queue anyway; the app role queues only through the trigger);
 --   the worker, for maintenance: record_maintenance(), apply_retention() (DEFINER);
 --   the app: forget_user() (DEFINER: erasure without DELETE on users or queues);
---   nobody: activate_model() (the DBA's), the trigger functions.
+--   nobody: activate_model() (the DBA's), the trigger functions and list_new_items()
+--     (the items trigger's).
 -- The public.rerank()/public.similar_items() wrappers stay executable by PUBLIC; calling
 -- them still needs EXECUTE on the recdb function they wrap.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA recdb FROM PUBLIC;

@@ -294,11 +294,23 @@ WHERE m.job IN ('popularity', 'neighbors')
 -- What the content prior is fitted on (recdb/worker/content_prior.py): items with
 -- popularity of their own and a served vector, a uniform sample of at most %(limit)s
 -- (the fit's cost stays bounded on any catalogue), with the space they are served in.
-SELECT i.embedding, p.score, (SELECT m.model_id FROM recdb.models m WHERE m.active) AS model_id
-FROM recdb.item_popularity p JOIN recdb.items i ON i.item_id = p.item_id
+-- Past twice the limit the rows are drawn from %(percent)s of the popularity table's
+-- pages (TABLESAMPLE SYSTEM: a read that stays the same size as the table grows) before
+-- the seeded order picks the sample; up to it, every row takes part (percent 100).
+SELECT i.embedding,
+       CASE WHEN p.mass >= s.zero_below THEN p.mass * s.scale ELSE 0 END AS score,
+       (SELECT m.model_id FROM recdb.models m WHERE m.active) AS model_id
+FROM recdb.popularity p TABLESAMPLE SYSTEM (%(percent)s)
+LEFT JOIN recdb.popularity_state s ON true
+JOIN recdb.items i ON i.item_id = p.item_id
 WHERE i.embedding IS NOT NULL
 ORDER BY md5(p.item_id::text || %(salt)s)
 LIMIT %(limit)s
+
+-- name: popularity_rows
+-- The planner's estimate of recdb.popularity's rows (what sizes the prior's sample).
+SELECT greatest(c.reltuples, 0)::float8 FROM pg_catalog.pg_class c
+WHERE c.oid = 'recdb.popularity'::regclass
 
 -- name: store_content_prior
 INSERT INTO recdb.content_prior AS c (id, model_id, weights, bias, ridge, items, fitted_at)
@@ -312,7 +324,8 @@ DELETE FROM recdb.content_prior
 
 -- name: refresh_new_items
 -- Items nobody has interacted with yet and their content prior (0 without one): what
--- rerank() explores. Rebuilt with the prior, in its transaction.
+-- rerank() explores, rebuilt from every item (the repair path: `recdb refresh --full`;
+-- the items trigger and rescore_new_items keep it current otherwise).
 DELETE FROM recdb.new_items;
 INSERT INTO recdb.new_items (item_id, prior)
 SELECT i.item_id, coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
@@ -321,3 +334,21 @@ LEFT JOIN recdb.content_prior c
        ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
 WHERE i.embedding IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM recdb.item_popularity p WHERE p.item_id = i.item_id)
+
+-- name: rescore_new_items
+-- After a refit of the prior: unlist the listed items that got popularity since, and
+-- re-score the rest with the new prior (rows whose score changed only). Both read the
+-- listed items and look their rows up by key (scalar subqueries: a join would be
+-- planned as a scan of every item or every popular one once the list is large): the
+-- cost grows with the items nobody has touched, not with the catalogue. Rows are locked
+-- in item order, as the items trigger does.
+DELETE FROM recdb.new_items b
+WHERE (SELECT true FROM recdb.popularity p WHERE p.item_id = b.item_id);
+UPDATE recdb.new_items b SET prior = s.prior
+FROM (SELECT l.item_id,
+             (SELECT coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
+              FROM recdb.items i WHERE i.item_id = l.item_id)::real AS prior
+      FROM (SELECT n.item_id FROM recdb.new_items n ORDER BY n.item_id FOR UPDATE) l
+      LEFT JOIN recdb.content_prior c
+             ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)) s
+WHERE b.item_id = s.item_id AND b.prior IS DISTINCT FROM s.prior

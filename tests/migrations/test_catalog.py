@@ -215,3 +215,33 @@ def test_0012_unlogs_the_covisit_work_tables_vacuums_item_neighbors_sooner_and_d
     assert _reloptions(empty_db_url) == [] and _unlogged(empty_db_url) == []
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+
+
+def test_0013_lists_the_new_items_from_a_rebuild_keeps_them_and_downgrades(
+    empty_db_url, head_catalog
+):
+    """0013 starts recdb.new_items from a rebuild (items encoded after the last
+    maintenance run were missing) and from then on the items trigger keeps it; the
+    downgrade drops the trigger's part and list_new_items()."""
+    schema.upgrade(empty_db_url, "0012", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)  # items 1-5 with vectors, 1-3 with events: 4 and 5 are new
+
+    def listed() -> list[int]:
+        with psycopg.connect(empty_db_url) as c:
+            rows = c.execute("SELECT item_id FROM recdb.new_items ORDER BY 1").fetchall()
+            return [r[0] for r in rows]
+
+    assert listed() == []  # 0012 lists them only when the content prior is refitted
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert listed() == [4, 5]
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        c.execute(
+            "INSERT INTO recdb.items (item_id, title, embedding)"
+            f" VALUES (6, 'six', array_fill(6::real, ARRAY[{TEST_DIM}])::vector)"
+        )
+    assert listed() == [4, 5, 6]
+    schema.downgrade(empty_db_url, "0012")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0012", "fresh 0012")
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

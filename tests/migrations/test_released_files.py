@@ -36,6 +36,9 @@ RELEASED: dict[str, dict[str, str]] = {
             "4015844002d3c20b82a7e0aa55223652ad6286cb9d0814bf713a46efb4af01b0"
         ),
         "0011_scale.py": "64a6238ca00f5461364c8d5bec3712cd22768180858099dd8099ca6d850c73dc",
+        "0012_covisit_upkeep.py": (
+            "48df33746abe00ec37af0c58b81d8c31a03c122773e578731402120944d927bd"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -177,6 +180,23 @@ RELEASED: dict[str, dict[str, str]] = {
         "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
         "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
         "050_maintenance.sql": "49ec0354e0864d32fe985112ac2b0ae9624e7d8e4c051d0e249b27884f56ecc0",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "e2176046071f46cbbdb0f7d3f8d2f20290023dbb1494237d5c6c5c80804a1012",
+        "070_api.sql": "f61d10ce374b79f507ad79fc8f0dca37985af1b9784ce6e8cbb1e33ad74e191c",
+        "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
+        "090_privileges.sql": "816e76c969bf88cb707c18da64a3f722fd3436795a49db414e63e890260d9347",
+    },
+    "sql/v0012": {
+        "autovacuum.sql": "62168dff7b5e8880e293b0383ead2d540bb0df1564869a7b13d09351ad929d50",
+        "down.sql": "ae5fb91df5f0e4247bbc08c10888c88d5a27c7815680aeb482a46e85279dbe25",
+        "unlogged.sql": "fcbaf5e07d7e5fc8758e49ebbb99036d4e92c1215a03a46d0bd50731c4826372",
+    },
+    "sql/v0012/functions": {
+        "010_queues.sql": "48e1878f38207be20dc7fdbcd50a073ec9fafb05f55face3f92e61f000ec5af2",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "9dc553bca0d799c01181551ecdd6083103fc2c68c30a02fd98d1727edf866576",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "061aad3c2729819bebe281cc2e4bc51cf2cd6c4b7a91b565288ce265e91b4d8d",
         "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
         "060_ranking.sql": "e2176046071f46cbbdb0f7d3f8d2f20290023dbb1494237d5c6c5c80804a1012",
         "070_api.sql": "f61d10ce374b79f507ad79fc8f0dca37985af1b9784ce6e8cbb1e33ad74e191c",

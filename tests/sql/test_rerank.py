@@ -411,9 +411,13 @@ def test_exploration_reads_a_bounded_number_of_new_items_whatever_the_filter(con
         " SELECT g, g, 1 FROM generate_series(1, %(half)s::int) g",
         {"half": n // 2},
     )
+    # the items trigger listed every item at its vector: unlist those given popularity
+    # above, set the priors of the rest
+    conn.execute("DELETE FROM recdb.new_items WHERE item_id <= %s", (n // 2,))
     conn.execute(
         "INSERT INTO recdb.new_items (item_id, prior)"
-        " SELECT g, 1.0 - g::float8 / %(n)s FROM generate_series(%(first)s::int, %(n)s::int) g",
+        " SELECT g, 1.0 - g::float8 / %(n)s FROM generate_series(%(first)s::int, %(n)s::int) g"
+        " ON CONFLICT (item_id) DO UPDATE SET prior = excluded.prior",
         {"first": n // 2 + 1, "n": n},
     )
     conn.execute("ANALYZE recdb.items, recdb.popularity, recdb.new_items")
@@ -452,9 +456,13 @@ def test_exploration_walks_the_prior_index_not_every_new_item(conn):
         " SELECT g, g, 1 FROM generate_series(1, %(half)s::int) g",
         {"half": n // 2},
     )
+    # the items trigger listed every item at its vector: unlist those given popularity
+    # above, set the priors of the rest
+    conn.execute("DELETE FROM recdb.new_items WHERE item_id <= %s", (n // 2,))
     conn.execute(
         "INSERT INTO recdb.new_items (item_id, prior)"
-        " SELECT g, (g %% 97) / 97.0 FROM generate_series(%(first)s::int, %(n)s::int) g",
+        " SELECT g, (g %% 97) / 97.0 FROM generate_series(%(first)s::int, %(n)s::int) g"
+        " ON CONFLICT (item_id) DO UPDATE SET prior = excluded.prior",
         {"first": n // 2 + 1, "n": n},
     )
     conn.execute("ANALYZE recdb.items, recdb.popularity, recdb.new_items")

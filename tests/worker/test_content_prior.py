@@ -13,6 +13,7 @@ import pytest
 
 from recdb.worker import content_prior
 from recdb.worker.maintenance import run_jobs
+from recdb.worker.sql import q
 from tests.support.builders import add_events, add_items, axis, ids, rerank, set_user_vector, unit
 
 NEW_A, NEW_B = 900, 901
@@ -179,3 +180,115 @@ def test_brand_new_items_get_their_share_of_catalogue_results(conn, catalogue):
     conn.execute("UPDATE recdb.settings SET explore_share = 0.2")
     assert order.index(other) >= 5
     assert ids(rerank(conn, user, k=5)) == expected({other})[1]
+
+
+def _listed(conn) -> dict[int, float]:
+    return dict(conn.execute("SELECT item_id, prior FROM recdb.new_items").fetchall())
+
+
+def _rebuilt(conn) -> dict[int, float]:
+    """What a rebuild from every item lists now (the repair path), left unapplied."""
+    conn.autocommit = False
+    try:
+        conn.execute(q("refresh_new_items"))
+        return _listed(conn)
+    finally:
+        conn.rollback()
+        conn.autocommit = True
+
+
+def test_a_new_item_is_explored_as_soon_as_it_has_a_vector(conn, catalogue):
+    _fit(conn)
+    new_c = 902
+    add_items(conn, [{"item_id": new_c, "title": "no vector yet"}])
+    assert new_c not in _listed(conn)
+    # the worker writes its vector: listed at once, scored by the prior in place
+    conn.execute(
+        "UPDATE recdb.items SET embedding = %s, embedded_at = now() WHERE item_id = %s",
+        (axis(0, noise=0.05, seed=902).astype(np.float32), new_c),
+    )
+    listed = _listed(conn)
+    assert listed == pytest.approx(_rebuilt(conn)) and new_c in listed
+    assert listed[new_c] > 0.5  # topic A: the popular one
+    user = 8888
+    set_user_vector(conn, user, axis(2))
+    conn.execute("UPDATE recdb.settings SET explore_share = 0.2, explore_after = 4")
+    got = [r[1] for r in rerank(conn, user, k=5) if r[4] == "new"]
+    assert got[0] == new_c  # the best-scored new item, before any maintenance
+    # its vector goes: unlisted at once
+    conn.execute("UPDATE recdb.items SET embedding = NULL WHERE item_id = %s", (new_c,))
+    assert new_c not in _listed(conn)
+
+
+def test_the_kept_list_of_new_items_equals_a_rebuild_after_every_kind_of_change(conn, catalogue):
+    rng = np.random.default_rng(7)
+    _fit(conn)
+    assert _listed(conn) == pytest.approx(_rebuilt(conn))
+    next_id = 1000
+    for step in range(6):
+        # items arrive with and without vectors; some get one later, one loses its own
+        for _ in range(4):
+            vec = (
+                axis(int(rng.integers(0, 3)), noise=0.2, seed=next_id)
+                if rng.random() < 0.7
+                else None
+            )
+            add_items(conn, [{"item_id": next_id, "embedding": vec}])
+            next_id += 1
+        bare = conn.execute(
+            "SELECT item_id FROM recdb.items WHERE embedding IS NULL ORDER BY item_id LIMIT 1"
+        ).fetchone()
+        if bare:
+            conn.execute(
+                "UPDATE recdb.items SET embedding = %s, embedded_at = now() WHERE item_id = %s",
+                (axis(1, noise=0.2, seed=step).astype(np.float32), bare[0]),
+            )
+        listed = sorted(_listed(conn))
+        # a re-encoding (a new vector, a new embedded_at), as after a model activation
+        conn.execute(
+            "UPDATE recdb.items SET embedding = %s, embedded_at = now() WHERE item_id = %s",
+            (axis(0, noise=0.2, seed=100 + step).astype(np.float32), listed[0]),
+        )
+        conn.execute("UPDATE recdb.items SET embedding = NULL WHERE item_id = %s", (listed[-1],))
+        # an app edit that leaves the vector alone
+        conn.execute("UPDATE recdb.items SET available = NOT available WHERE item_id = %s",
+                     (listed[len(listed) // 2],))  # fmt: skip
+        assert _listed(conn) == pytest.approx(_rebuilt(conn)), f"step {step}, before maintenance"
+        # someone interacts with two listed items; one listed item is deleted
+        add_events(conn, 5000 + step, listed[1:3])
+        conn.execute("DELETE FROM recdb.items WHERE item_id = %s", (listed[3],))
+        _fit(conn)  # the prior moves: every listed score with it
+        assert _listed(conn) == pytest.approx(_rebuilt(conn)), f"step {step}, after maintenance"
+
+
+def test_a_stale_row_estimate_never_starves_the_prior_of_its_sample(conn, catalogue):
+    # the planner believes recdb.popularity holds 10^7 rows (analysed before a mass
+    # delete): the sample first reads a sliver of the pages, then every page
+    _fit(conn)
+    conn.execute("UPDATE pg_class SET reltuples = 1e7 WHERE oid = 'recdb.popularity'::regclass")
+    assert content_prior.sample_percent(1e7) < 1
+    conn.autocommit = False
+    try:
+        assert content_prior.refit(conn) == 40
+    finally:
+        conn.commit()
+        conn.autocommit = True
+
+
+def test_a_full_refresh_rebuilds_the_list_after_writes_the_trigger_missed(conn, catalogue):
+    _fit(conn)
+    conn.execute("ALTER TABLE recdb.items DISABLE TRIGGER USER")
+    try:
+        add_items(conn, [{"item_id": 903, "embedding": axis(0, noise=0.05, seed=903)}])
+    finally:
+        conn.execute("ALTER TABLE recdb.items ENABLE TRIGGER USER")
+    _fit(conn)  # the step re-scores what is listed, it does not look for what is not
+    assert 903 not in _listed(conn)
+    conn.autocommit = False
+    try:
+        run_jobs(conn, full=True)
+    finally:
+        conn.commit()
+        conn.autocommit = True
+    listed = _listed(conn)
+    assert 903 in listed and listed == pytest.approx(_rebuilt(conn))

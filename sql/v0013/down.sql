@@ -1,0 +1,1 @@
+DROP FUNCTION recdb.list_new_items(bigint[]);
