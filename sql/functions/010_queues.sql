@@ -41,10 +41,12 @@ END;
 -- maintenance (recdb/worker/content_prior.py) unlists the listed items that got
 -- popularity and re-scores them with each refitted prior: it grows with the listed items,
 -- not with the catalogue (before 0013 it rebuilt the list from every item). Reads the
--- given items through their keys. SECURITY INVOKER: the trigger runs it as the owner.
+-- given items through their keys. SECURITY INVOKER, but the trigger runs it as the owner:
+-- so its search_path holds pg_catalog only, and pgvector's operator is named with its
+-- schema (nothing in a schema a writer may create objects in is looked up by name).
 -- Returns the rows listed or re-scored.
 CREATE OR REPLACE FUNCTION recdb.list_new_items(p_item_ids bigint[]) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, @VEC@, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     n integer;
 BEGIN
@@ -57,7 +59,8 @@ BEGIN
     -- In item order: two transactions listing overlapping items lock them in one order.
     INSERT INTO recdb.new_items AS b (item_id, prior)
     SELECT i.item_id,
-           coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
+           coalesce(least(1.0, greatest(0.0,
+                    c.bias - (i.embedding OPERATOR(@VEC@.<#>) c.weights))), 0)
     FROM recdb.items i
     LEFT JOIN recdb.content_prior c
            ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
