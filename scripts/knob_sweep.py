@@ -16,12 +16,14 @@ import argparse
 import json
 import time
 
+from recdb.config import TRAIN_TIME_BUDGET_S
 from recdb.datasets.loader import insert_events, movie_rows, upsert_items
 from recdb.datasets.movielens import rating_events, read_movielens
 from recdb.db import connect, database_url, schema
 from recdb.db.scratch import with_database
 from recdb.db.sqlfiles import query
 from recdb.encoders import TextEncoder
+from recdb.sequence import TrainConfig
 from recdb.tools.eval import metrics, scoring
 from recdb.tools.eval.knobs import KNOB_PRESETS, apply_knobs, effective_knobs, encoder_settings
 from recdb.tools.eval.protocol import K, phases, split_ratings
@@ -36,6 +38,7 @@ def main() -> None:
     ap.add_argument("--database", default="recdb_knob_sweep")
     ap.add_argument("--seed-offset", type=int, default=0, help="which training seed")
     ap.add_argument("--reuse", action="store_true", help="rank in the database as left")
+    ap.add_argument("--set", default="{}", help="JSON TrainConfig overrides of the model")
     ap.add_argument("--json")
     args = ap.parse_args()
     grid = json.loads(args.grid)
@@ -53,7 +56,8 @@ def main() -> None:
         run = EvalRun(url=url, conn=conn, ratings=ratings, splits=splits, users=users,
                       n_catalog=len({m.item_id for m in items}), k=K, knobs=knobs,
                       text_encoder=text, device="cpu", threads=2, progress=True,
-                      sequence_config=None)  # fmt: skip
+                      sequence_config=TrainConfig(device="cpu", time_budget_s=TRAIN_TIME_BUDGET_S,
+                                                  **json.loads(args.set)))  # fmt: skip
         phase, new = phases(ratings, splits, users, True)[0]
         if not args.reuse:
             apply_knobs(conn, knobs)
