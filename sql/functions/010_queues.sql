@@ -46,7 +46,10 @@ END;
 -- schema (nothing in a schema a writer may create objects in is looked up by name).
 -- Returns the rows listed or re-scored.
 CREATE OR REPLACE FUNCTION recdb.list_new_items(p_item_ids bigint[]) RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+-- Generic plans: key probes per given item, whatever the array's length (a plan for the
+-- actual array, at 10^5 ids, scanned every item).
+SET plan_cache_mode = force_generic_plan AS $$
 DECLARE
     n integer;
 BEGIN

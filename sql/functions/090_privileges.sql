@@ -16,8 +16,8 @@
 --     (it may write the item queue anyway; the app role queues only through the trigger);
 --   the worker, for maintenance: record_maintenance(), apply_retention() (DEFINER);
 --   the app: forget_user() (DEFINER: erasure without DELETE on users or queues);
---   nobody: activate_model() (the DBA's), the trigger functions and list_new_items()
---     (the items trigger's).
+--   the worker, for the content prior: list_new_items() (the items trigger calls it too);
+--   nobody: activate_model() (the DBA's), the trigger functions.
 -- The public.rerank()/public.similar_items() wrappers stay executable by PUBLIC; calling
 -- them still needs EXECUTE on the recdb function they wrap.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA recdb FROM PUBLIC;
@@ -42,7 +42,8 @@ GRANT EXECUTE ON FUNCTION
     recdb.refresh_neighbors(), recdb.enqueue_items(bigint[]),
     recdb.sync_covisitation(integer), recdb.covisit_apply(bigint[]),
     recdb.covisit_relist(bigint[]),
-    recdb.record_maintenance(text, interval, bigint), recdb.apply_retention(integer)
+    recdb.record_maintenance(text, interval, bigint), recdb.apply_retention(integer),
+    recdb.list_new_items(bigint[])
     TO recdb_worker;
 -- Erasure on request is the application's call (it knows who asked).
 GRANT EXECUTE ON FUNCTION recdb.forget_user(bigint) TO recdb_app;

@@ -327,28 +327,12 @@ DELETE FROM recdb.content_prior
 -- rerank() explores, rebuilt from every item (the repair path: `recdb refresh --full`;
 -- the items trigger and rescore_new_items keep it current otherwise).
 DELETE FROM recdb.new_items;
-INSERT INTO recdb.new_items (item_id, prior)
-SELECT i.item_id, coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
-FROM recdb.items i
-LEFT JOIN recdb.content_prior c
-       ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)
-WHERE i.embedding IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM recdb.item_popularity p WHERE p.item_id = i.item_id)
+SELECT recdb.list_new_items(ARRAY(
+    SELECT i.item_id FROM recdb.items i WHERE i.embedding IS NOT NULL ORDER BY i.item_id))
 
 -- name: rescore_new_items
--- After a refit of the prior: unlist the listed items that got popularity since, and
--- re-score the rest with the new prior (rows whose score changed only). Both read the
--- listed items and look their rows up by key (scalar subqueries: a join would be
--- planned as a scan of every item or every popular one once the list is large): the
--- cost grows with the items nobody has touched, not with the catalogue. Rows are locked
--- in item order, as the items trigger does.
-DELETE FROM recdb.new_items b
-WHERE (SELECT true FROM recdb.popularity p WHERE p.item_id = b.item_id);
-UPDATE recdb.new_items b SET prior = s.prior
-FROM (SELECT l.item_id,
-             (SELECT coalesce(least(1.0, greatest(0.0, c.bias - (i.embedding <#> c.weights))), 0)
-              FROM recdb.items i WHERE i.item_id = l.item_id)::real AS prior
-      FROM (SELECT n.item_id FROM recdb.new_items n ORDER BY n.item_id FOR UPDATE) l
-      LEFT JOIN recdb.content_prior c
-             ON c.model_id IS NOT DISTINCT FROM (SELECT sv.model_id FROM recdb.serving sv)) s
-WHERE b.item_id = s.item_id AND b.prior IS DISTINCT FROM s.prior
+-- After a refit of the prior: the listed items again through recdb.list_new_items(), which
+-- unlists those that got popularity since and re-scores the rest (rows whose score
+-- changed only). It reads the listed items and their rows by key: the cost grows with
+-- the items nobody has touched, not with the catalogue.
+SELECT recdb.list_new_items(ARRAY(SELECT n.item_id FROM recdb.new_items n ORDER BY n.item_id))
