@@ -15,7 +15,8 @@
 -- How much an event moves the user vector, and in which direction, is event_weight()'s.
 --
 -- SQL-standard body, STABLE, no SET clause: the planner inlines it into its callers (an
--- index scan of events(user_id, event_id) backwards, stopping after p_limit rows), so it
+-- index-only scan of the events key (user_id, event_id), which carries item, kind and
+-- value since revision 0014, backwards, stopping after p_limit rows), so it
 -- costs nothing over writing the query out. Callers pass p_limit as a column or variable,
 -- not a sub-select, or it is not inlined.
 CREATE OR REPLACE FUNCTION recdb.recent_positive_items(p_user_id bigint, p_limit integer)

@@ -245,3 +245,48 @@ def test_0013_lists_the_new_items_from_a_rebuild_keeps_them_and_downgrades(
     assert_same(catalog(empty_db_url), released, "downgraded to 0012", "fresh 0012")
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+
+
+def _events_key(url: str) -> tuple[str, list[str]]:
+    with psycopg.connect(url) as c:
+        key = c.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'events_pkey'"
+            " AND conrelid = 'recdb.events'::regclass"
+        ).fetchone()[0]
+        opts = c.execute(
+            "SELECT reloptions FROM pg_class WHERE oid = 'recdb.events'::regclass"
+        ).fetchone()[0]
+        return key, sorted(opts or [])
+
+
+def test_0014_carries_the_history_in_the_events_key_and_downgrades(empty_db_url, head_catalog):
+    """0014 rebuilds events_pkey with the columns rerank() reads of a user's history
+    (index-only reads: tests/sql/test_rerank.py) and autovacuums events at 1% new rows;
+    the events stay as they were, and the downgrade restores 0013's key."""
+    schema.upgrade(empty_db_url, "0013", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)
+    assert _events_key(empty_db_url) == ("PRIMARY KEY (user_id, event_id)", [])
+
+    def events() -> list[tuple]:
+        with psycopg.connect(empty_db_url) as c:
+            return c.execute("SELECT * FROM recdb.events ORDER BY event_id").fetchall()
+
+    before = events()
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert _events_key(empty_db_url) == (
+        "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)",
+        ["autovacuum_vacuum_insert_scale_factor=0.01"],
+    )
+    assert events() == before
+    with psycopg.connect(empty_db_url) as c, pytest.raises(psycopg.errors.UniqueViolation):
+        c.execute(
+            "INSERT INTO recdb.events (event_id, user_id, item_id, kind)"
+            " OVERRIDING SYSTEM VALUE VALUES (%s, 1, 1, 'click')",
+            (before[0][0],),
+        )
+    schema.downgrade(empty_db_url, "0013")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0013", "fresh 0013")
+    assert events() == before
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

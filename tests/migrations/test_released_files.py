@@ -39,6 +39,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0012_covisit_upkeep.py": (
             "48df33746abe00ec37af0c58b81d8c31a03c122773e578731402120944d927bd"
         ),
+        "0013_new_items_follow_items.py": (
+            "e752d6d9c35477e89e8739f11c41184d0383c424025b055bd37097e48d61af3f"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -202,6 +205,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "070_api.sql": "f61d10ce374b79f507ad79fc8f0dca37985af1b9784ce6e8cbb1e33ad74e191c",
         "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
         "090_privileges.sql": "816e76c969bf88cb707c18da64a3f722fd3436795a49db414e63e890260d9347",
+    },
+    "sql/v0013": {
+        "down.sql": "6f5beda6e258c9fd071a915612c7182306ab9c366e141e768047ed3d6958f74c",
+        "new_items.sql": "92782d9566d4d93c62ccae7888633cd276f8b5bf4cd370d50f4d97c42e207ad6",
     },
 }
 
