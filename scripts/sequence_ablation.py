@@ -11,6 +11,7 @@ behind: --database recdb_eval). Training runs on one thread, with no time budget
 
     python scripts/sequence_ablation.py --variants hybrid,text,id,sampled,len20,len100
     python scripts/sequence_ablation.py --variants shipped --seeds 0,1,2
+    python scripts/sequence_ablation.py --variants shipped --seeds 0,1,2 --refit
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def main() -> None:
     ap.add_argument(
         "--refit",
         action="store_true",
-        help="also retrain on train + validation for the selected epoch count "
-        "and score that model on test (TrainConfig.refit)",
+        help="also retrain from scratch on train + validation for the epochs validation "
+        "chose, and score that model on test (README Quality: not adopted)",
     )
     args = ap.parse_args()
     extra = json.loads(args.set)
