@@ -28,6 +28,9 @@ WORKER_MAX_HISTORY = 1000
 # each at 384 dimensions, so 100,000 is ~160 MB of the worker's memory.
 WORKER_ITEM_CACHE = 100_000
 WORKER_POPULARITY_INTERVAL_S = 300.0
+# The share of a core maintenance may hold while users wait to be re-encoded
+# (recdb.worker.maintenance.Pace); 1: never yields.
+WORKER_MAINTENANCE_DUTY = 0.5
 WORKER_HEARTBEAT_INTERVAL_S = 10.0
 # An item an app transaction holds is tried again after this long (no spinning on it).
 WORKER_LOCK_DEFER_S = 1.0

@@ -76,6 +76,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     add_option(
         parser,
+        "--maintenance-duty",
+        type=float,
+        default=config.WORKER_MAINTENANCE_DUTY,
+        help="share of a core maintenance may hold while users wait to be re-encoded"
+        " (it pauses between its transactions; 1: never yields)",
+    )
+    add_option(
+        parser,
         "--metrics-port",
         type=int,
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off)",
@@ -120,6 +128,7 @@ def main(args: argparse.Namespace) -> int:
         model=args.model,
         max_attempts=args.max_attempts,
         popularity_interval=args.popularity_interval,
+        maintenance_duty=args.maintenance_duty,
         item_cache=args.item_cache,
     )
     worker = Worker(cfg)

@@ -29,6 +29,7 @@ class WorkerConfig:
     max_history: int = defaults.WORKER_MAX_HISTORY
     item_cache: int = defaults.WORKER_ITEM_CACHE  # item vectors kept between batches; 0: off
     popularity_interval: float = defaults.WORKER_POPULARITY_INTERVAL_S
+    maintenance_duty: float = defaults.WORKER_MAINTENANCE_DUTY
     heartbeat_interval: float = defaults.WORKER_HEARTBEAT_INTERVAL_S
     claim_timeout: float = defaults.WORKER_CLAIM_TIMEOUT_S
     worker_id: str = field(
@@ -41,6 +42,8 @@ class WorkerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.item_cache < 0:
             raise ValueError(f"item_cache must be >= 0, got {self.item_cache}")
+        if not 0.0 < self.maintenance_duty <= 1.0:
+            raise ValueError(f"maintenance_duty must be in (0, 1], got {self.maintenance_duty}")
         if self.poll_interval <= 0:
             raise ValueError(f"poll_interval must be > 0, got {self.poll_interval}")
         if self.user_encoder not in WORKER_USER_ENCODERS:

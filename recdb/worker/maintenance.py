@@ -16,6 +16,13 @@ once. One worker at a time runs a refresh (an advisory lock; the others skip it)
 Retention deletes in small batches, each its own transaction, until nothing is left to
 expire. A stop request cancels the statement in flight, so the worker stops within one
 batch.
+
+Maintenance yields to the encoding path (Pace): while users wait in the queue, each of
+its transactions is followed by a pause, so that it holds at most `duty` of a core
+against the user batches (on a small machine a co-visitation step running flat out beside
+the worker was what made freshness miss its target under load); with no user waiting it
+runs flat out. Under a sustained load the neighbour lists then trail further behind, the
+user vectors do not.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -39,6 +47,40 @@ log = logging.getLogger(__name__)
 RETENTION_BATCH = 1000
 # Co-visitation queue rows (users) applied per transaction.
 COVISIT_BATCH = 200
+# The longest pause Pace makes between two maintenance transactions.
+PACE_MAX_PAUSE_S = 10.0
+
+
+class Pace:
+    """Pauses between maintenance transactions while users wait to be re-encoded: after
+    a transaction of t seconds, t * (1 - duty) / duty (at most PACE_MAX_PAUSE_S), so
+    maintenance takes at most `duty` of the time it shares with user batches. duty 1:
+    never pauses (recdb refresh, the benches' cost figures)."""
+
+    def __init__(
+        self, conn: psycopg.Connection[Any], duty: float, stopping: Callable[[], bool]
+    ) -> None:
+        if not 0.0 < duty <= 1.0:
+            raise ValueError(f"maintenance duty must be in (0, 1], got {duty}")
+        self.conn = conn
+        self.duty = duty
+        self.stopping = stopping
+        self.paused_s = 0.0  # all pauses, for the figures
+        self._since = time.perf_counter()
+
+    def step(self) -> None:
+        """Call after each transaction: pauses if users wait, then starts the next lap."""
+        took = time.perf_counter() - self._since
+        if self.duty < 1.0 and not self.stopping():
+            waiting = self.conn.execute(q("users_waiting")).fetchone()
+            self.conn.commit()
+            if waiting and waiting[0]:
+                pause = min(took * (1.0 - self.duty) / self.duty, PACE_MAX_PAUSE_S)
+                end = time.perf_counter() + pause
+                while not self.stopping() and (left := end - time.perf_counter()) > 0:
+                    time.sleep(min(left, 0.05))
+                self.paused_s += pause
+        self._since = time.perf_counter()
 
 
 def run_jobs(
@@ -47,6 +89,7 @@ def run_jobs(
     *,
     full: bool = False,
     seconds: dict[str, float] | None = None,
+    duty: float = 1.0,
 ) -> dict[str, int]:
     """Every maintenance job once, each step its own transaction; rows touched per job.
 
@@ -56,16 +99,21 @@ def run_jobs(
     the users changed since the last run, COVISIT_BATCH per transaction, until none are
     left (`full`: rebuilds everything instead). `seconds`, when given, receives each job's
     wall time (all its transactions: recdb.maintenance keeps only the last step of each).
+    `duty` < 1 yields to the user batches between transactions (Pace; pauses included in
+    `seconds`).
     """
     done: dict[str, int] = {}
     took = seconds if seconds is not None else {}
+    pace = Pace(conn, duty, stopping)
     t0 = time.perf_counter()
     row = conn.execute(q("rebuild_popularity" if full else "refresh_popularity")).fetchone()
     conn.commit()
+    pace.step()
     done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
     t0 = _lap(took, "refresh_popularity", t0)
     if row and row[0] is not None:  # this worker refreshed: the prior follows the scores
         done["content_prior"] = content_prior.refit(conn, full=full)
+        pace.step()
         t0 = _lap(took, "content_prior", t0)
     if full:
         done["refresh_neighbors"] = int(conn.execute(q("refresh_neighbors")).fetchone()[0])
@@ -76,6 +124,7 @@ def run_jobs(
         while not stopping():
             n = int(conn.execute(q("sync_covisitation"), {"batch": COVISIT_BATCH}).fetchone()[0])
             conn.commit()
+            pace.step()
             users += n
             if n < COVISIT_BATCH:
                 break
@@ -85,6 +134,7 @@ def run_jobs(
     while not stopping():
         n = conn.execute(q("apply_retention"), {"batch": RETENTION_BATCH}).fetchone()[0]
         conn.commit()
+        pace.step()
         expired += n
         if n < RETENTION_BATCH:
             break
@@ -135,7 +185,7 @@ class Maintenance:
                 if self._stop.wait(self._due_in(self._conn, interval)):
                     break
                 started = time.monotonic()
-                done = run_jobs(self._conn, self._stop.is_set)
+                done = run_jobs(self._conn, self._stop.is_set, duty=self.config.maintenance_duty)
                 log.debug("maintenance in %.1fs: %s", time.monotonic() - started, done)
                 self.last_error = None
             except psycopg.Error as exc:

@@ -632,6 +632,9 @@ END $$;
 -- worker rewrote), claimed, applied (covisit_apply) and deleted in this transaction;
 -- returns how many rows (0: nothing left). Builds everything (refresh_neighbors) the first
 -- time and after the knobs changed. Rows another step holds are skipped, never waited for.
+-- A step that finds nothing to apply is recorded too (revision 0015): the lists are
+-- current, and the maintenance schedule counts from it (before, an idle shop's
+-- maintenance thread found the job overdue forever and ran back to back).
 CREATE OR REPLACE FUNCTION recdb.sync_covisitation(p_batch integer) RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -657,6 +660,7 @@ BEGIN
         RETURNING q.user_id)
     SELECT array_agg(DISTINCT c.user_id), count(*) INTO uids, claimed_rows FROM claimed c;
     IF uids IS NULL THEN
+        PERFORM recdb.record_maintenance('neighbors', clock_timestamp() - started, 0);
         RETURN 0;
     END IF;
     lists := recdb.covisit_apply(uids);

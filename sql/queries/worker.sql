@@ -280,6 +280,11 @@ SELECT (SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL),
 -- A worker frozen mid-batch loses its claim (its transaction) after this many ms.
 SELECT set_config('idle_in_transaction_session_timeout', %(ms)s, false)
 
+-- name: users_waiting
+-- Whether users wait to be re-encoded: maintenance then yields (recdb.worker.maintenance).
+SELECT EXISTS (SELECT 1 FROM recdb.user_queue q
+               WHERE q.parked_at IS NULL AND q.not_before <= now())
+
 -- name: maintenance_due_in
 -- Seconds until the older of the two refreshes is due (0: now, also when one never ran):
 -- a worker (re)started just after a refresh does not rebuild again.

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from recdb.config import WORKER_MAINTENANCE_DUTY
 from recdb.tools.bench.catalog import Catalog, Histories
 from recdb.tools.bench.config import BenchConfig
 from recdb.tools.bench.db import connect, q, wait_for_empty_user_queue
@@ -94,7 +95,8 @@ def _headline(by_rate: dict[str, dict[str, Any]]) -> tuple[str | None, dict[str,
 class RefreshInBackground:
     """The worker's maintenance (popularity, co-visitation steps, retention) run back to
     back on a connection of its own from entry to exit: the heaviest schedule the
-    maintenance thread can have. `done` sums the rows per job, `rounds` counts runs."""
+    maintenance thread can have, yielding to the user batches as it does (the shipped
+    duty). `done` sums the rows per job, `rounds` counts runs."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -110,7 +112,7 @@ class RefreshInBackground:
         t0 = time.perf_counter()
         with connect(self.url, "refresh") as conn:
             while True:
-                for job, rows in run_jobs(conn).items():
+                for job, rows in run_jobs(conn, duty=WORKER_MAINTENANCE_DUTY).items():
                     self.done[job] = self.done.get(job, 0) + rows
                 self.rounds += 1
                 if self._stop.is_set():
