@@ -8,16 +8,21 @@ fits a ridge regression of item_popularity.score on the served item vectors (ite
 have popularity of their own, a bounded sample), choosing the ridge strength by exact
 leave-one-out error (no test data, no extra pass), and stores the weights; rank_pool()
 adds ``content_prior_weight x clamp(bias + w . v, 0, 1)`` for items without popularity,
-rank_cold() ranks them as if they had that popularity. The same transaction re-scores
-the items listed in recdb.new_items (where rerank() finds its exploration candidates;
-the items trigger lists an item as soon as it has a vector) and unlists those that got
-popularity. Cost: one sample read (a bounded share of the popularity table's pages past
-2 x SAMPLE rows) and a (dim x dim) eigendecomposition, bounded whatever the catalogue
-size, plus one pass over the listed items by key.
+rank_cold() ranks them as if they had that popularity. Then the items listed in
+recdb.new_items (where rerank() finds its exploration candidates; the items trigger lists
+an item as soon as it has a vector) are re-scored and those that got popularity
+unlisted, RESCORE_CHUNK items per transaction: on a shop with tens of thousands of
+untouched items one pass was a transaction of seconds, under the freshness of every user
+batch, and between chunks the maintenance can yield (recdb.worker.maintenance.Pace).
+Meanwhile the list's order mixes the two fits; rank_pool() scores with the stored one.
+Cost: one sample read (a bounded share of the popularity table's pages past 2 x SAMPLE
+rows) and a (dim x dim) eigendecomposition, bounded whatever the catalogue size, plus one
+pass over the listed items by key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,6 +36,8 @@ SAMPLE = 20_000
 MIN_ITEMS = 20
 # Ridge strengths tried; the one with the lowest leave-one-out error wins.
 RIDGES = (0.01, 0.1, 1.0, 10.0, 100.0)
+# Listed new items re-scored per transaction after a refit.
+RESCORE_CHUNK = 2_000
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -68,12 +75,19 @@ def sample_percent(rows: float, limit: int = SAMPLE) -> float:
     return 100.0 if rows <= 2 * limit else 100.0 * 2 * limit / rows
 
 
-def refit(conn: psycopg.Connection[Any], salt: str = "", *, full: bool = False) -> int:
-    """Refit and store the prior in one transaction, and bring recdb.new_items to it;
-    returns the items it was fitted on (0: too few items with popularity, and the stored
-    prior is cleared). ``full`` rebuilds the list from every item (the repair path)
-    instead of re-scoring the listed ones."""
-    new_items = q("refresh_new_items" if full else "rescore_new_items")
+def refit(
+    conn: psycopg.Connection[Any],
+    salt: str = "",
+    *,
+    full: bool = False,
+    between: Callable[[], None] = lambda: None,
+    chunk: int = RESCORE_CHUNK,
+) -> int:
+    """Refit and store the prior in one transaction, then bring recdb.new_items to it,
+    `chunk` listed items per transaction with `between()` after each; returns the items
+    it was fitted on (0: too few items with popularity, and the stored prior is cleared).
+    ``full`` rebuilds the list from every item in the first transaction instead (the
+    repair path)."""
     with conn.transaction():
         percent = sample_percent(float(conn.execute(q("popularity_rows")).fetchone()[0]))
         while True:
@@ -87,20 +101,27 @@ def refit(conn: psycopg.Connection[Any], salt: str = "", *, full: bool = False) 
             percent = 100.0  # the estimate was stale (rows deleted): read every page
         if len(rows) < MIN_ITEMS:
             conn.execute(q("clear_content_prior"))
-            conn.execute(new_items)
-            return 0
-        x = np.stack([np.asarray(r[0], dtype=np.float64) for r in rows])
-        y = np.array([float(r[1]) for r in rows])
-        w, bias, lam = fit_ridge(x, y)
-        conn.execute(
-            q("store_content_prior"),
-            {
-                "model_id": rows[0][2],
-                "weights": w,
-                "bias": bias,
-                "ridge": lam,
-                "items": len(rows),
-            },
-        )
-        conn.execute(new_items)
-    return len(rows)
+        else:
+            x = np.stack([np.asarray(r[0], dtype=np.float64) for r in rows])
+            y = np.array([float(r[1]) for r in rows])
+            w, bias, lam = fit_ridge(x, y)
+            conn.execute(
+                q("store_content_prior"),
+                {
+                    "model_id": rows[0][2],
+                    "weights": w,
+                    "bias": bias,
+                    "ridge": lam,
+                    "items": len(rows),
+                },
+            )
+        if full:
+            conn.execute(q("refresh_new_items"))
+    between()
+    after: int | None = None if full else -(2**63)
+    while after is not None:
+        with conn.transaction():
+            last = conn.execute(q("rescore_new_items"), {"after": after, "chunk": chunk}).fetchone()
+        between()
+        after = None if last is None or last[0] is None else int(last[0])
+    return len(rows) if len(rows) >= MIN_ITEMS else 0

@@ -112,8 +112,7 @@ def run_jobs(
     done["refresh_popularity"] = int(row[0]) if row and row[0] is not None else 0
     t0 = _lap(took, "refresh_popularity", t0)
     if row and row[0] is not None:  # this worker refreshed: the prior follows the scores
-        done["content_prior"] = content_prior.refit(conn, full=full)
-        pace.step()
+        done["content_prior"] = content_prior.refit(conn, full=full, between=pace.step)
         t0 = _lap(took, "content_prior", t0)
     if full:
         done["refresh_neighbors"] = int(conn.execute(q("refresh_neighbors")).fetchone()[0])

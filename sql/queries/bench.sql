@@ -294,6 +294,27 @@ CROSS JOIN LATERAL (
     LIMIT %(n)s
 ) pick
 
+-- name: bench_fold_state
+-- ml100k fold cost: the users' stored snapshot and watermark (restored after).
+SELECT u.user_id, u.encoded_snapshot::text, u.encoded_through
+FROM recdb.users u WHERE u.user_id = ANY (%(users)s::bigint[]) ORDER BY u.user_id
+
+-- name: bench_fold_state_covering
+-- ... and a snapshot and watermark that cover every event committed so far: nothing to
+-- fold, as after the worker re-encoded the users.
+SELECT u.user_id, pg_current_snapshot()::text,
+       (SELECT max(e.event_id) FROM recdb.events e WHERE e.user_id = u.user_id)
+FROM recdb.users u WHERE u.user_id = ANY (%(users)s::bigint[]) ORDER BY u.user_id
+
+-- name: bench_set_fold_state
+UPDATE recdb.users u SET encoded_snapshot = s.snap::pg_snapshot, encoded_through = s.through
+FROM unnest(%(users)s::bigint[], %(snaps)s::text[], %(through)s::bigint[]) AS s(user_id, snap, through)
+WHERE u.user_id = s.user_id
+
+-- name: bench_prior_model
+-- The content prior as if fitted in the served model's space (only the fold differs).
+UPDATE recdb.content_prior SET model_id = %(model_id)s
+
 -- name: bench_install_fold
 -- ml100k fold cost with a model's fold: what activate_model() installs for a model with a
 -- fold operator (weights and per-item "what follows" vectors; the cost does not depend

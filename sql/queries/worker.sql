@@ -336,8 +336,14 @@ SELECT recdb.list_new_items(ARRAY(
     SELECT i.item_id FROM recdb.items i WHERE i.embedding IS NOT NULL ORDER BY i.item_id))
 
 -- name: rescore_new_items
--- After a refit of the prior: the listed items again through recdb.list_new_items(), which
--- unlists those that got popularity since and re-scores the rest (rows whose score
--- changed only). It reads the listed items and their rows by key: the cost grows with
--- the items nobody has touched, not with the catalogue.
-SELECT recdb.list_new_items(ARRAY(SELECT n.item_id FROM recdb.new_items n ORDER BY n.item_id))
+-- After a refit of the prior: the next %(chunk)s listed items after %(after)s (item order)
+-- again through recdb.list_new_items(), which unlists those that got popularity since and
+-- re-scores the rest (rows whose score changed only); returns the chunk's last item (NULL:
+-- none left). One chunk per transaction (recdb/worker/content_prior.py). It reads the
+-- listed items and their rows by key: the cost grows with the items nobody has touched,
+-- not with the catalogue.
+WITH chunk AS MATERIALIZED (
+    SELECT n.item_id FROM recdb.new_items n
+    WHERE n.item_id > %(after)s ORDER BY n.item_id LIMIT %(chunk)s)
+SELECT (SELECT max(c.item_id) FROM chunk c),
+       recdb.list_new_items(ARRAY(SELECT c.item_id FROM chunk c ORDER BY c.item_id))

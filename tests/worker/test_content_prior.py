@@ -292,3 +292,36 @@ def test_a_full_refresh_rebuilds_the_list_after_writes_the_trigger_missed(conn, 
         conn.autocommit = True
     listed = _listed(conn)
     assert 903 in listed and listed == pytest.approx(_rebuilt(conn))
+
+
+def test_the_refit_rescores_the_listed_items_a_chunk_per_transaction(conn, catalogue):
+    """On a shop with tens of thousands of untouched items, one re-scoring pass was a
+    transaction of seconds beside the user batches: the refit commits the prior, then
+    re-scores `chunk` listed items per transaction and calls `between` after each (where
+    the maintenance yields to waiting users). The list ends as a rebuild gives it."""
+    add_items(conn, [{"item_id": 950 + i, "embedding": axis(i % 3, noise=0.2, seed=950 + i)}
+                     for i in range(7)])  # fmt: skip
+    _fit(conn)
+    listed = sorted(_listed(conn))
+    assert len(listed) == 9
+    for user in range(200, 230):  # topic B turns popular: the prior moves, every score too
+        add_events(conn, user, range(21, 41))
+    add_events(conn, 300, [listed[0]])  # ... and a listed item is no longer new
+    conn.execute("SELECT recdb.refresh_popularity()")
+    before = _listed(conn)
+    states: list[str] = []
+    conn.autocommit = False
+    try:
+        fitted = content_prior.refit(
+            conn, between=lambda: states.append(conn.info.transaction_status.name), chunk=3
+        )
+    finally:
+        conn.commit()
+        conn.autocommit = True
+    assert fitted > 0
+    # after the fit, after each of the 3 chunks of the 9 listed items, after the empty one
+    assert states == ["IDLE"] * 5
+    after = _listed(conn)
+    assert listed[0] not in after
+    assert all(abs(after[i] - before[i]) > 1e-6 for i in after)
+    assert after == pytest.approx(_rebuilt(conn))

@@ -29,6 +29,7 @@ from recdb.tools.bench.config import (
 )
 from recdb.tools.bench.db import connect, is_superuser, q
 from recdb.tools.bench.latency import (
+    LatencyPath,
     concurrent_latency,
     interleaved_latency,
     latency_figures,
@@ -149,9 +150,19 @@ def _time_classes(url: str, cfg: BenchConfig, label: str) -> tuple[dict[str, Any
 def _time_fresh(
     url: str, cfg: BenchConfig, users: list[int], label: str, dim: int
 ) -> dict[str, Any]:
-    """The zero-lag fold's cost: served rerank() for the same users with none, then
-    FRESH_EVENTS events the worker has not seen, folded with the mean encoder's algebra and
-    with a trained model's fold operator (recdb.sequence.fold)."""
+    """The zero-lag fold's cost: served rerank() for the same users, each with
+    FRESH_EVENTS recent events, in three states switched around each repetition and
+    interleaved (latency.interleaved_latency), so load drift hits them alike:
+
+    - none: the users' stored snapshot covers those events, as after the worker re-encoded
+      them: nothing to fold;
+    - mean_fold: it does not: they are folded with the mean encoder's algebra;
+    - model_fold: the same with a trained model's fold operator (recdb.sequence.fold)
+      served (its content prior too, so that only the fold differs).
+
+    The history, seen-list and votes are the same in all three: the difference is the
+    fold. The users' rows and the serving state are restored afterwards; the events and
+    the model stay."""
     import numpy as np
 
     from recdb.sequence import TrainConfig, TrainedModel, registry
@@ -160,31 +171,54 @@ def _time_fresh(
     sample = random.Random(cfg.seed + 1).sample(users, min(FRESH_USERS, len(users)))
     out: dict[str, Any] = {"users": len(sample), "fresh_events": FRESH_EVENTS}
     with connect(url, "fresh") as conn:
-
-        def measure(name: str) -> None:
-            lat, _ = interleaved_latency(
-                [served_path(conn, cfg.k)], sample, cfg.class_queries, cfg.repeats,
-                cfg.progress, f"{label} fold {name}",
-            )  # fmt: skip
-            fig = latency_figures(lat)
-            out[name] = {f"p{p}": fig.get(f"rerank_p{p}_ms") for p in (50, 95, 99)}
-
-        measure("none")
+        stored = conn.execute(q("bench_fold_state"), {"users": sample}).fetchall()
         conn.execute(q("bench_fresh_events"), {"users": sample, "n": FRESH_EVENTS})
         conn.commit()
-        measure("mean_fold")
+        covering = conn.execute(q("bench_fold_state_covering"), {"users": sample}).fetchall()
         model = TrainedModel.untrained(TrainConfig(device="cpu"), dim, ["click", "rate"])
         model.fold = np.ones(1 + 2 * POSITIONS, dtype=np.float32)
         with conn.transaction():
             model_id = registry.save(conn, model, 0)
-            conn.execute(
-                q("bench_install_fold"),
-                {"model_id": model_id, "weights": [float(w) for w in model.fold]},
-            )
             conn.execute(q("bench_install_next"), {"model_id": model_id})
-        measure("model_fold")
+        conn.commit()
+
+        def set_state(rows: list[tuple[Any, ...]], served: int | None) -> None:
+            ids, snaps, through = (list(c) for c in zip(*rows, strict=True))
+            with conn.transaction():
+                conn.execute(
+                    q("bench_set_fold_state"), {"users": ids, "snaps": snaps, "through": through}
+                )
+                conn.execute(
+                    q("bench_install_fold"),
+                    {
+                        "model_id": served,
+                        "weights": None if served is None else [float(w) for w in model.fold],
+                    },
+                )
+                conn.execute(q("bench_prior_model"), {"model_id": served})
+            conn.commit()
+
+        def state(name: str, rows: list[tuple[Any, ...]], served: int | None) -> LatencyPath:
+            path = served_path(conn, cfg.k)
+            return LatencyPath(name, path.call, enter=lambda: set_state(rows, served))
+
+        try:
+            lat, _ = interleaved_latency(
+                [
+                    state("none", covering, None),
+                    state("mean_fold", stored, None),
+                    state("model_fold", stored, model_id),
+                ],
+                sample, cfg.class_queries, cfg.repeats, cfg.progress, f"{label} fold",
+            )  # fmt: skip
+        finally:
+            set_state(stored, None)
+    fig = latency_figures(lat)
+    for name in ("none", "mean_fold", "model_fold"):
+        out[name] = {f"p{p}": fig.get(f"{name}_p{p}_ms") for p in (50, 95, 99)}
     for name in ("mean_fold", "model_fold"):
         out[f"{name}_p99_over_none_ms"] = round(out[name]["p99"] - out["none"]["p99"], 3)
+    out["repeats"] = fig["repeats"]
     log.info("%s fold cost: %s", label, out)
     return out
 
