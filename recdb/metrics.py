@@ -1,11 +1,12 @@
 """Prometheus metrics: one definition for `recdb worker --metrics-port` and `recdb serve`.
 
 Database gauges (queue depth and age, parked rows, live workers, the active model,
-maintenance runs) are read on scrape by `DatabaseGauges` with one bounded query
-(sql/queries/metrics.sql), so every process that exposes them reports the same numbers
-and nothing runs between scrapes. The worker adds its own process metrics: counters read
-from its `WorkerStats` on scrape and a histogram of batch durations observed as batches
-finish. Rates are PromQL's job (``rate(recdb_users_encoded_total[5m])``).
+the co-visitation backlog, maintenance runs) are read on scrape by `DatabaseGauges` with
+one bounded query (sql/queries/metrics.sql), so every process that exposes them reports
+the same numbers and nothing runs between scrapes. The worker adds its own process
+metrics: counters read from its `WorkerStats` on scrape and a histogram of batch
+durations observed as batches finish. Rates are PromQL's job
+(``rate(recdb_users_encoded_total[5m])``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def _families() -> dict[str, GaugeMetricFamily]:
         "model": _gauge(
             "recdb_active_model_id", "recdb.models id of the active model (0: text vectors served)"
         ),
+        "backlog": _gauge(
+            "recdb_covisitation_backlog",
+            "re-encoded users whose co-visitation step is still pending: the neighbour lists"
+            f" trail them (counts stop at {QUEUE_COUNT_CAP})",
+        ),
         "duration": _gauge(
             "recdb_maintenance_last_duration_seconds",
             "duration of each maintenance job's last run (popularity, neighbors, retention)",
@@ -129,6 +135,7 @@ class DatabaseGauges(Collector):
             f["parked"].add_metric([queue], row[f"{queue}_parked"])
         f["workers"].add_metric([], row["workers_live"])
         f["model"].add_metric([], row["active_model_id"])
+        f["backlog"].add_metric([], row["covisitation_backlog"])
         for job, run in sorted((row["maintenance"] or {}).items()):
             f["duration"].add_metric([job], run["seconds"])
             f["finished"].add_metric([job], run["finished_at"])

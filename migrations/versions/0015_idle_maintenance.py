@@ -7,7 +7,11 @@
   and ran back to back (hundreds of popularity steps a second) until a user was
   re-encoded; `recdb.maintenance_status` and the metrics' last-finished gauge aged with it.
 
-Functions only: no table changes.
+- recdb_readonly may read recdb.covisit_queue: its distinct users are the metrics gauge
+  recdb_covisitation_backlog (the maintenance yields to waiting users, so under load the
+  neighbour lists trail the re-encoded users; the gauge says by how many).
+
+No table changes.
 
 Revision ID: 0015
 Revises: 0014
@@ -16,7 +20,9 @@ Create Date: 2026-11-27
 
 from __future__ import annotations
 
-from recdb.db.revision_sql import apply_functions
+from alembic import op
+
+from recdb.db.revision_sql import apply_functions, load
 
 revision = "0015"
 down_revision = "0014"
@@ -26,7 +32,9 @@ depends_on = None
 
 def upgrade() -> None:
     apply_functions("0015")
+    op.execute(load("v0015/readonly_backlog.sql"))
 
 
 def downgrade() -> None:
+    op.execute(load("v0015/down.sql"))
     apply_functions("0013")  # 0014 changed no function

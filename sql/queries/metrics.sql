@@ -33,6 +33,8 @@ SELECT items.depth AS items_depth,
         WHERE stopped_at IS NULL
           AND heartbeat_at > now() - make_interval(secs => %(live_within_s)s)) AS workers_live,
        coalesce((SELECT model_id FROM recdb.models WHERE active), 0) AS active_model_id,
+       (SELECT count(DISTINCT c.user_id)
+        FROM (SELECT user_id FROM recdb.covisit_queue LIMIT %(cap)s) c) AS covisitation_backlog,
        (SELECT coalesce(jsonb_object_agg(job, jsonb_build_object(
                     'seconds', seconds,
                     'finished_at', extract(epoch FROM finished_at)::float8)), '{}')

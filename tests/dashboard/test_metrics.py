@@ -40,3 +40,17 @@ def test_serve_metrics_are_the_database_gauges(dashboard, ml_url):
     assert ("process_resident_memory_bytes", ()) in m
     # the worker's own counters are the worker's: serve does not pretend to have them
     assert not any(name.startswith("recdb_users_encoded") for name, _ in m)
+
+
+def test_the_co_visitation_backlog_is_a_gauge(dashboard, ml_url):
+    """Re-encoded users whose co-visitation step is pending (recdb.covisit_queue, read as
+    recdb_readonly by `recdb serve`): the maintenance yields to waiting users, so under a
+    sustained load the neighbour lists trail them, and this says by how many."""
+    assert samples(dashboard.get("/metrics").text)[("recdb_covisitation_backlog", ())] == 0
+    sql(ml_url, "INSERT INTO recdb.covisit_queue (user_id) VALUES (1), (2), (1) RETURNING 1")
+    try:
+        m = samples(dashboard.get("/metrics").text)
+        assert m[("recdb_database_up", ())] == 1
+        assert m[("recdb_covisitation_backlog", ())] == 2  # users, each once
+    finally:
+        sql(ml_url, "DELETE FROM recdb.covisit_queue RETURNING 1")

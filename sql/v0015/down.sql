@@ -1,0 +1,1 @@
+REVOKE SELECT ON recdb.covisit_queue FROM recdb_readonly;
