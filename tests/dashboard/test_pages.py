@@ -19,7 +19,11 @@ def test_status_page_shows_queues_workers_parked_rows_model_and_maintenance(
     dashboard, browser, ml_url
 ):
     sql(ml_url, "UPDATE recdb.workers SET heartbeat_at = now() RETURNING 1")  # live again
-    dom = browser.dom(dashboard.base + "/")
+    sql(ml_url, "INSERT INTO recdb.covisit_queue (user_id) VALUES (7), (8), (7) RETURNING 1")
+    try:
+        dom = browser.dom(dashboard.base + "/")
+    finally:
+        sql(ml_url, "DELETE FROM recdb.covisit_queue RETURNING 1")
     assert "<h1>Status</h1>" in dom
     (items_queued, users_queued), = sql(
         ml_url,
@@ -38,6 +42,7 @@ def test_status_page_shows_queues_workers_parked_rows_model_and_maintenance(
     maintenance = table(dom, "maintenance")
     assert "<td>popularity</td>" in maintenance
     assert "active model: <a" in dom and "Model <a" in dom
+    assert 'id="covisitation-backlog">2<' in dom  # users 7 and 8, each once
     assert "Read-only as <b>recdb_readonly</b> in read-only transactions" in dom
     assert HOSTILE not in dom
 
