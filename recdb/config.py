@@ -49,6 +49,13 @@ TRAIN_TIME_BUDGET_S = 840.0
 FULL_SOFTMAX_MAX_ITEMS = 20_000
 
 
+# Model activation: items projected per transaction while staging, and the memory of
+# the one HNSW build (the graph of 10^6 384-d vectors builds in RAM within ~2 GB; past
+# maintenance_work_mem it builds on disk, several times slower).
+ACTIVATION_CHUNK = 5_000
+ACTIVATION_BUILD_MEMORY = "1GB"
+
+
 def env(name: str, default: str | None = None) -> str | None:
     """RECDB_<NAME> or the default; empty strings count as unset."""
     value = os.environ.get(f"RECDB_{name}")

@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("load", "recdb.cli.load", "bulk-load a dataset (movielens)"),
     ("import", "recdb.cli.imports", "load your own items or events: CSV, JSONL, Parquet"),
     ("train", "recdb.cli.train", "train the sequence user encoder on the events, store it"),
+    ("activate", "recdb.cli.activate", "serve a stored model: staged in bulk, switched at once"),
     ("refresh", "recdb.cli.refresh", "maintenance now: popularity, co-visitation, retention"),
     ("systemd-unit", "recdb.cli.systemd", "print a systemd unit for the worker"),
     ("serve", "recdb.cli.serve", "read-only dashboard and /metrics (127.0.0.1:8700)"),

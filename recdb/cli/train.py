@@ -114,7 +114,10 @@ def main(args: argparse.Namespace) -> int:
         f"{r.seconds:.0f} s; valid ndcg@10 {nd}"
     )
     if r.activated:
-        print(f"activated ({r.reason}); {r.items_queued} items queued for the worker")
+        print(
+            f"activated ({r.reason}): every item switched at once, "
+            f"{r.items_queued} changed while staged queued, every user queued for the worker"
+        )
         _hint_covisit_weight()
     else:
         print(f"stored, not activated: {r.reason}")

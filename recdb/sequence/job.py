@@ -64,7 +64,7 @@ def train_and_register(
     from recdb.db import connect
     from recdb.db.sqlfiles import query
     from recdb.encoders import resolve_device
-    from recdb.sequence import registry, train, validation_metrics
+    from recdb.sequence import activation, registry, train, validation_metrics
     from recdb.sequence.data import hold_out_last, read
     from recdb.sequence.train import validation_sample
 
@@ -122,7 +122,13 @@ def train_and_register(
                     f"valid {key} {shown} does not beat the active model {before} "
                     f"({before_score:.4f}); {manual}"
                 )  # fmt: skip
-            queued = registry.activate(conn, model_id) if do else 0
+        queued = 0
+        if do:
+            # Staged outside the lock (the worker keeps encoding meanwhile); the switch
+            # checks that no other activation came in between.
+            queued = activation.activate(
+                conn, model_id, expect_active=now_active, progress=progress
+            ).requeued
     m = model.metrics
     return TrainResult(
         model_id=model_id,

@@ -64,8 +64,16 @@ def active(conn: psycopg.Connection[Any]) -> int | None:
     return None if row is None else int(row[0])
 
 
-def activate(conn: psycopg.Connection[Any], model_id: int | None) -> int:
-    """Serve ``model_id`` (None: no model); returns how many items were queued to re-embed."""
+def activate(conn: psycopg.Connection[Any], model_id: int | None, **kwargs: Any) -> int:
+    """Serve ``model_id`` (None: no model), staged in bulk first (recdb.sequence.activation);
+    returns how many items the switch re-queued (their text changed meanwhile). Commits."""
+    from recdb.sequence.activation import activate as staged_activation
+
+    return staged_activation(conn, model_id, **kwargs).requeued
+
+
+def switch(conn: psycopg.Connection[Any], model_id: int | None) -> int:
+    """recdb.activate_model(): the switch to a staged model, in the caller's transaction."""
     try:
         row = conn.execute(query(_Q, "activate"), {"model_id": model_id}).fetchone()
     except psycopg.errors.NoDataFound as exc:

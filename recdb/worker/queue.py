@@ -86,6 +86,7 @@ class BatchQueue:
         params = {"limit": limit, "only": only, "ignore_backoff": only is not None or once}
         ids: list[int] = []
         try:
+            conn.execute(q("batch_lock"))  # before any row lock (see recdb.activate_model)
             ids = fetch(conn, self.queries.claim, params)  # a claim selects the ids first
             if not ids:
                 conn.rollback()

@@ -76,18 +76,49 @@ BEGIN
     RETURN n;
 END $$;
 
+-- The searched copy of the given items (recdb.item_vectors, revision 0016) follows
+-- recdb.items: vector, availability and attributes written to the served space's
+-- partition (the one attached), the row removed when the vector goes. Every writer of
+-- items (the worker, the app, the owner, a bulk load) goes through the items trigger, so
+-- the two never disagree. An unchanged row is not rewritten (an HNSW insertion saved:
+-- recdb.activate_model() sets every item's vector to the one its partition holds).
+CREATE OR REPLACE FUNCTION recdb.sync_item_vectors(p_item_ids bigint[]) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, @VEC@, pg_temp
+SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
+    DELETE FROM recdb.item_vectors v
+    WHERE v.item_id = ANY (p_item_ids)
+      AND NOT EXISTS (SELECT 1 FROM recdb.items i
+                      WHERE i.item_id = v.item_id AND i.embedding IS NOT NULL);
+    INSERT INTO recdb.item_vectors AS x (space, item_id, embedding, available, attrs)
+    SELECT coalesce((SELECT sv.model_id FROM recdb.serving sv), 0), i.item_id, i.embedding,
+           i.available, i.attrs
+    FROM recdb.items i
+    WHERE i.item_id = ANY (p_item_ids) AND i.embedding IS NOT NULL
+    ORDER BY i.item_id
+    ON CONFLICT (space, item_id) DO UPDATE
+        SET embedding = excluded.embedding, available = excluded.available,
+            attrs = excluded.attrs
+    WHERE (x.embedding, x.available, x.attrs)
+          IS DISTINCT FROM (excluded.embedding, excluded.available, excluded.attrs);
+END $$;
+
 -- New items, and content changes (title, body, attrs) of existing ones; the worker's own
--- embedding writes do not re-queue, but keep recdb.new_items current (list_new_items():
--- a vector set or cleared, or rewritten with a new embedded_at).
+-- embedding writes do not re-queue. Both keep recdb.item_vectors current
+-- (sync_item_vectors(): a vector, availability or attributes changed) and
+-- recdb.new_items (list_new_items(): a vector set, changed or cleared, or rewritten with
+-- a new embedded_at).
 CREATE OR REPLACE FUNCTION recdb.items_changed() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     queued integer;
     vectors bigint[];
+    searched bigint[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
         queued := recdb.enqueue_items(ARRAY(SELECT n.item_id FROM new_rows n));
         vectors := ARRAY(SELECT n.item_id FROM new_rows n WHERE n.embedding IS NOT NULL);
+        searched := vectors;
     ELSE
         queued := recdb.enqueue_items(ARRAY(
             SELECT n.item_id
@@ -99,7 +130,16 @@ BEGIN
             SELECT n.item_id
             FROM new_rows n JOIN old_rows o ON o.item_id = n.item_id
             WHERE (n.embedding IS NULL) <> (o.embedding IS NULL)
+               OR n.embedding OPERATOR(@VEC@.<>) o.embedding
                OR (n.embedding IS NOT NULL AND n.embedded_at IS DISTINCT FROM o.embedded_at));
+        searched := vectors || ARRAY(
+            SELECT n.item_id
+            FROM new_rows n JOIN old_rows o ON o.item_id = n.item_id
+            WHERE n.embedding IS NOT NULL
+              AND (n.available IS DISTINCT FROM o.available OR n.attrs IS DISTINCT FROM o.attrs));
+    END IF;
+    IF cardinality(searched) > 0 THEN
+        PERFORM recdb.sync_item_vectors(searched);
     END IF;
     IF cardinality(vectors) > 0 THEN
         PERFORM recdb.list_new_items(vectors);

@@ -134,14 +134,15 @@ BEGIN
         PERFORM set_config('hnsw.max_scan_tuples',
                            greatest(CASE WHEN filter IS NULL THEN 20000 ELSE 2000 END,
                                     pool_size * 20)::text, true);
+        -- The served space's partition of recdb.item_vectors (the only one attached):
+        -- vectors with the availability and attributes the filters read, and both indexes.
         pool := ARRAY(
             SELECT c.item_id FROM (
-                SELECT i.item_id, i.embedding <=> u_vec AS dist
-                FROM recdb.items i
-                WHERE i.embedding IS NOT NULL AND i.available
-                  AND (filter IS NULL OR i.attrs @> filter)
-                  AND i.item_id NOT IN (SELECT unnest(seen))
-                ORDER BY i.embedding <=> u_vec
+                SELECT v.item_id, v.embedding <=> u_vec AS dist
+                FROM recdb.item_vectors v
+                WHERE v.available AND (filter IS NULL OR v.attrs @> filter)
+                  AND v.item_id NOT IN (SELECT unnest(seen))
+                ORDER BY v.embedding <=> u_vec
                 LIMIT pool_size
             ) c ORDER BY c.dist);
     ELSIF filter IS NULL THEN
@@ -249,10 +250,10 @@ BEGIN
     RETURN QUERY
     SELECT (row_number() OVER (ORDER BY c.dist, c.item_id))::integer, c.item_id, (1.0 - c.dist)::float8
     FROM (
-        SELECT i.item_id, i.embedding <=> v AS dist
-        FROM recdb.items i
-        WHERE i.embedding IS NOT NULL AND i.available AND i.item_id <> iid
-        ORDER BY i.embedding <=> v
+        SELECT x.item_id, x.embedding <=> v AS dist
+        FROM recdb.item_vectors x
+        WHERE x.available AND x.item_id <> iid
+        ORDER BY x.embedding <=> v
         LIMIT k
     ) c
     ORDER BY 1;

@@ -17,7 +17,8 @@
 --   the worker, for maintenance: record_maintenance(), apply_retention() (DEFINER);
 --   the app: forget_user() (DEFINER: erasure without DELETE on users or queues);
 --   the worker, for the content prior: list_new_items() (the items trigger calls it too);
---   nobody: activate_model() (the DBA's), the trigger functions.
+--   nobody: activate_model(), rebuild_item_vectors() and their helpers (the DBA's),
+--     sync_item_vectors() (the items trigger's), the trigger functions.
 -- The public.rerank()/public.similar_items() wrappers stay executable by PUBLIC; calling
 -- them still needs EXECUTE on the recdb function they wrap.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA recdb FROM PUBLIC;

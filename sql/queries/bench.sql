@@ -4,15 +4,16 @@
 -- name: reset
 TRUNCATE recdb.events, recdb.users, recdb.user_queue, recdb.item_queue,
          recdb.popularity, recdb.popularity_state, recdb.popularity_changes,
-         recdb.item_next, recdb.new_items, recdb.items, recdb.workers
+         recdb.item_next, recdb.new_items, recdb.items, recdb.item_vectors, recdb.workers
          RESTART IDENTITY
 
 -- name: hnsw_indexes
--- The catalog's HNSW index definitions, so a bulk load can drop them and rebuild them
--- exactly as the migration defined them (a bulk build is far faster than inserts).
+-- The searched vectors' HNSW index definition (on the partitioned parent: dropping it
+-- drops the served partition's), so a bulk load can drop it and rebuild it exactly as the
+-- migration defined it (a bulk build is far faster than inserts).
 SELECT i.indexname, i.indexdef
 FROM pg_indexes i
-WHERE i.schemaname = 'recdb' AND i.tablename = 'items' AND i.indexdef ILIKE '%% USING hnsw %%'
+WHERE i.schemaname = 'recdb' AND i.tablename = 'item_vectors' AND i.indexdef ILIKE '%% USING hnsw %%'
 
 -- name: drop_index
 -- The index name is an identifier: composed in with psycopg.sql, not a parameter.
@@ -94,7 +95,7 @@ SET LOCAL hnsw.iterative_scan = off;
 
 -- name: ann_top
 -- Plain ANN over the whole catalog (no filters), for the catalog-level recall figure.
-SELECT item_id FROM recdb.items ORDER BY embedding <=> %(vec)s LIMIT %(k)s
+SELECT item_id FROM recdb.item_vectors ORDER BY embedding <=> %(vec)s LIMIT %(k)s
 
 -- name: seen_items
 -- Exactly rerank()'s seen-exclusion.
@@ -136,12 +137,13 @@ SELECT set_config('enable_indexscan', 'off', false),
        set_config('enable_seqscan', 'on', false)
 
 -- name: raw_hnsw
-SELECT item_id FROM recdb.items WHERE embedding IS NOT NULL
+-- The searched vectors (the served space's partition), nothing else.
+SELECT item_id FROM recdb.item_vectors
 ORDER BY embedding <=> %(vec)s LIMIT %(k)s
 
 -- name: explain_raw_hnsw
 -- Whether raw_hnsw runs on the HNSW index (the planner may scan a small table instead).
-EXPLAIN SELECT item_id FROM recdb.items WHERE embedding IS NOT NULL
+EXPLAIN SELECT item_id FROM recdb.item_vectors
 ORDER BY embedding <=> %(vec)s LIMIT %(k)s
 
 ---------------------------------------------------------------------------
@@ -178,10 +180,10 @@ WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 
 -- name: app_ann
 -- Plain pgvector ANN with the same filters; the session carries rerank()'s hnsw settings.
-SELECT item_id, embedding, created_at
-FROM recdb.items
-WHERE embedding IS NOT NULL AND available AND NOT (item_id = ANY (%(seen)s::bigint[]))
-ORDER BY embedding <=> %(vec)s
+SELECT v.item_id, v.embedding, i.created_at
+FROM recdb.item_vectors v JOIN recdb.items i ON i.item_id = v.item_id
+WHERE v.available AND NOT (v.item_id = ANY (%(seen)s::bigint[]))
+ORDER BY v.embedding <=> %(vec)s
 LIMIT %(limit)s
 
 -- name: app_popularity

@@ -35,3 +35,17 @@ WHERE u.user_id = ANY (%(users)s::bigint[]) AND u.embedding IS NOT NULL
 -- One event as an app writes it (its own transaction; the time is the server's now()).
 INSERT INTO recdb.events (user_id, item_id, kind, value)
 VALUES (%(user_id)s, %(item_id)s, %(kind)s, %(value)s)
+
+-- name: text_vectors_for_all_items
+-- The catalogue was COPYed with `embedding` only: as the text vectors a model projects.
+UPDATE recdb.items SET text_embedding = embedding, text_key = 'bench ' || item_id
+WHERE text_embedding IS NULL AND embedding IS NOT NULL
+
+-- name: rowwise_rewrite
+-- What activation cost before revision 0016 (the worker rewrote every item's served
+-- vector through the live HNSW index): a sample rewritten row by row, rolled back.
+UPDATE recdb.items i SET embedding = recdb.scale(i.embedding, -1.0), embedded_at = now()
+WHERE i.item_id = %(item_id)s
+
+-- name: encoded_items_sample
+SELECT item_id FROM recdb.items WHERE embedding IS NOT NULL ORDER BY md5(item_id::text) LIMIT %(n)s

@@ -27,3 +27,39 @@ LIMIT %(limit)s
 -- name: activation_lock
 -- The lock recdb.activate_model() takes: held, no activation can commit in between.
 SELECT pg_advisory_xact_lock(hashtext('recdb.activate_model'))
+
+-- name: stage_chunk
+-- The next items to project (keyset order): their text vectors and the text they encode.
+SELECT item_id, text_embedding, text_key FROM recdb.items
+WHERE text_embedding IS NOT NULL AND item_id > %(after)s
+ORDER BY item_id
+LIMIT %(limit)s
+
+-- name: stage_items
+-- A chunk of a model's vectors beside the served ones (recdb.build_vector_space() builds
+-- its partition from them).
+INSERT INTO recdb.staged_items (space, item_id, text_key, embedding, next)
+SELECT %(space)s, v.item_id, v.text_key, v.embedding, v.next
+FROM unnest(%(ids)s::bigint[], %(text_keys)s::text[], %(vectors)b::vector[],
+            %(nexts)b::vector[]) AS v(item_id, text_key, embedding, next)
+
+-- name: unstage
+SELECT recdb.drop_staged_space(%(space)s)
+
+-- name: stage_text_vectors
+SELECT recdb.stage_stored_vectors(0, true)
+
+-- name: build_settings
+-- The index build's memory: the graph of 10^6 384-d vectors needs ~2 GB to build in RAM.
+SELECT set_config('maintenance_work_mem', %(memory)s, true)
+
+-- name: build_vector_space
+SELECT recdb.build_vector_space(%(space)s)
+
+-- name: items_total
+SELECT count(*) FROM recdb.items WHERE text_embedding IS NOT NULL
+
+-- name: vector_columns_dim
+-- What vector(n) the item columns were migrated with (a model must produce n-d vectors).
+SELECT a.atttypmod FROM pg_attribute a
+WHERE a.attrelid = 'recdb.items'::regclass AND a.attname = 'embedding'

@@ -38,13 +38,20 @@ SELECT item_id FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])
 
 -- name: write_items
 -- text_embedding: the text model's vector; embedding (searched): the active model's item
--- output, or the text vector when no model is active.
+-- output, or the text vector when no model is active. The items trigger copies it to the
+-- served space's partition of recdb.item_vectors; the batch holds the activation lock
+-- shared (batch_lock), so that space is the one this batch encoded for.
 UPDATE recdb.items i
 SET embedding = v.embedding, text_embedding = v.text_embedding, text_key = v.text_key,
     embedded_at = now(), encoder = %(encoder)s
 FROM unnest(%(ids)s::bigint[], %(vectors)b::vector[], %(text_vectors)b::vector[],
             %(text_keys)s::text[]) AS v(item_id, embedding, text_embedding, text_key)
 WHERE i.item_id = v.item_id
+
+-- name: batch_lock
+-- Every batch transaction starts here: recdb.activate_model() takes this lock exclusive,
+-- so a batch runs wholly before an activation or wholly after it.
+SELECT pg_advisory_xact_lock_shared(hashtext('recdb.activate_model'))
 
 -- name: write_item_next
 -- The served model's "what follows this item" vectors (its zero-lag fold reads them).

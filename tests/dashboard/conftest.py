@@ -44,6 +44,8 @@ INSERT INTO recdb.models (config, metrics, text_dim, dim, trained_through, blob,
 SELECT '{{"epochs": 3}}', jsonb_build_object('valid_ndcg@10', 0.05 * n, 'epochs', n),
        {TEST_DIM}, {TEST_DIM}, 1000 * n, '\\x00'::bytea, sha256('\\x00'::bytea)
 FROM generate_series(1, 2) n;
+SELECT recdb.stage_stored_vectors(2, false);  -- model 2 "projects" to the same vectors
+SELECT recdb.build_vector_space(2);
 SELECT recdb.activate_model(2);
 INSERT INTO recdb.workers (worker_id, hostname, pid, device, user_encoder, model_id)
 VALUES ('test-worker-1', 'testhost', 4242, 'cpu', 'auto', 2);

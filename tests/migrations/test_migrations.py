@@ -144,3 +144,41 @@ def test_0003_keeps_text_vectors_and_downgrade_restores_them(empty_db_url):
             == "[1,0,0,0]"
         )
         assert c.execute("SELECT to_regclass('recdb.models')").fetchone()[0] is None
+
+
+def test_0016_moves_the_served_vectors_into_their_space_and_back(empty_db_url):
+    """Upgrading a live 0015 database serving a model: its vectors become that model's
+    partition (indexed), rerank() searches it; the downgrade puts the index back on items."""
+    schema.upgrade(empty_db_url, "0015", embedding_dim=4)
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        c.execute("INSERT INTO recdb.items (item_id, title) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        c.execute(
+            "UPDATE recdb.items SET embedding = ('[1,' || item_id || ',0,0]')::vector"
+            " WHERE item_id < 3"
+        )
+        model = c.execute(
+            "INSERT INTO recdb.models (config, metrics, text_dim, dim, trained_through, blob,"
+            " sha256) VALUES ('{}', '{}', 4, 4, 0, '\\x00', sha256('\\x00')) RETURNING model_id"
+        ).fetchone()[0]
+        c.execute("UPDATE recdb.models SET active = true")
+        c.execute("UPDATE recdb.serving SET model_id = %s", (model,))
+        c.execute("INSERT INTO recdb.users (user_id, embedding) VALUES (9, '[1,1,0,0]')")
+    schema.upgrade(empty_db_url, embedding_dim=4)
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        assert c.execute(
+            "SELECT space, item_id, embedding::text FROM recdb.item_vectors ORDER BY 2"
+        ).fetchall() == [(model, 1, "[1,1,0,0]"), (model, 2, "[1,2,0,0]")]
+        assert c.execute("SELECT to_regclass('recdb.items_embedding_hnsw')").fetchone()[0] is None
+        index = f"recdb.item_vectors_{model}_hnsw"
+        assert c.execute("SELECT to_regclass(%s)::text", (index,)).fetchone()[0] == index
+        got = c.execute("SELECT item_id FROM rerank(9, exclude_seen => false)").fetchall()
+        assert sorted(got) == [(1,), (2,)]
+    schema.downgrade(empty_db_url, "0015")
+    with psycopg.connect(empty_db_url, autocommit=True) as c:
+        assert c.execute("SELECT to_regclass('recdb.item_vectors')").fetchone()[0] is None
+        assert (
+            c.execute("SELECT to_regclass('recdb.items_embedding_hnsw')::text").fetchone()[0]
+            == "recdb.items_embedding_hnsw"
+        )
+        got = c.execute("SELECT item_id FROM rerank(9, exclude_seen => false)").fetchall()
+        assert sorted(got) == [(1,), (2,)]

@@ -45,6 +45,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0014_history_from_the_key.py": (
             "9733a553e0e2e873fa1b88d380929bd2da95100671f99a6f7507cca9b8aac4d1"
         ),
+        "0015_idle_maintenance.py": (
+            "784ab9e0d419818b4de913a08c20df598d1726177bb0e38ffef8d9c477774f28"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -228,6 +231,22 @@ RELEASED: dict[str, dict[str, str]] = {
     "sql/v0014": {
         "down.sql": "f998771334a7c9eb69c77fae6e3cbc017d17ea00c6a24b250ab7601f8f12ebcb",
         "events_key.sql": "0eb153f9a3e1c7166f1f31d3f5b6ef5aa9b4378003627afd9411f73521f71483",
+    },
+    "sql/v0015": {
+        "down.sql": "2bc27ee3f0ce2fbef9afa562b2872ee6b6576bfc102f7f962b35358c59ef970d",
+        "readonly_backlog.sql": "dd80a0d6e5b031d42a9e7fef51c9b3547019808b39669861b84f167f7ccab8ab",
+    },
+    "sql/v0015/functions": {
+        "010_queues.sql": "cc4531a4996919814f72c1d8ae9b43d121db96f09d1e5f6aacb43cf6292d1a9d",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "653d6f940c8083f514507b9c9064f975b22b751841d5b61ae1f9f85ef0b9cdf3",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "050861a89c23c4c1a00d17ca30947858b2c9e10fb87ef0b5dbd6bf26582bfc44",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "e2176046071f46cbbdb0f7d3f8d2f20290023dbb1494237d5c6c5c80804a1012",
+        "070_api.sql": "f61d10ce374b79f507ad79fc8f0dca37985af1b9784ce6e8cbb1e33ad74e191c",
+        "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
+        "090_privileges.sql": "1de05e4d2e3b1db39d0238af04a655e7d3f9f2f28b4ec96c392d790dad49b33b",
     },
 }
 

@@ -93,15 +93,19 @@ def test_filtered_query_returns_k_rows_through_iterative_index_scan(conn):
         for i, v in enumerate(vecs):
             attrs = {"rare": True} if i % 50 == 0 else {}
             copy.write_row((i, f"item {i}", psycopg.types.json.Jsonb(attrs), v))
-    conn.execute("ANALYZE recdb.items")
+    conn.execute("ANALYZE recdb.items, recdb.item_vectors")
     set_user_vector(conn, 1, vecs[1])
     plan = "\n".join(
         r[0]
         for r in conn.execute(
-            "EXPLAIN SELECT item_id FROM recdb.items ORDER BY embedding <=> %s LIMIT 60", (vecs[1],)
+            "EXPLAIN SELECT v.item_id FROM recdb.item_vectors v"
+            " JOIN recdb.items i ON i.item_id = v.item_id"
+            " WHERE i.embedding IS NOT NULL AND i.available"
+            " ORDER BY v.embedding <=> %s LIMIT 60",
+            (vecs[1],),
         )
     )
-    assert "items_embedding_hnsw" in plan
+    assert "Index Scan using item_vectors_0_hnsw" in plan, plan
     got = ids(rerank(conn, 1, k=40, filter={"rare": True}))
     assert len(got) == 40
     assert all(i % 50 == 0 for i in got)
@@ -370,10 +374,11 @@ def test_a_users_history_is_read_from_the_events_key_alone(conn, topics):
 
 
 def _hnsw_scans(conn) -> int:
-    """Index scans of the items' HNSW index so far."""
+    """Index scans of the searched vectors' HNSW index so far."""
     return _statistic(
         conn,
-        "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'items_embedding_hnsw'",
+        "SELECT sum(idx_scan) FROM pg_stat_user_indexes"
+        " WHERE relname ~ '^item_vectors_[0-9]+$' AND indexrelname LIKE '%%hnsw'",
     )
 
 

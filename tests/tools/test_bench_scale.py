@@ -127,12 +127,17 @@ def test_a_scale_step_measures_every_cost(smoke: dict, tmp_path: Any) -> None:
     assert step["classes"]["heavy"]["events_min"] >= 500
     assert step["classes"]["light"]["events_max"] <= 20
     assert step["sizes_mb"]["database"] > step["sizes_mb"]["served_working_set"] > 0
+    act = step["activation"]
+    assert act["items"] == 10_000 and act["build_s"] > 0 and act["switch_s"] > 0
+    assert act["rowwise_ms_per_item"] > 0 and act["rowwise_sample"] > 0
     # one step: the heavy / light ratio is measured; the step-to-step ones are not
     by_name = {t["name"]: t for t in r["targets"]}
     assert by_name["scale: served p99 heavy / light @largest step"]["measured"] > 0
     assert by_name["scale: served p99 @largest / @smallest step, worst class"]["met"] is None
     text = render_scale(r)
     assert "| `recdb import` events/s |" in text and "### Targets" in text
+    assert by_name["scale: model activation, minutes per 10^6 items @largest step"]["measured"] > 0
+    assert "| model activation: stage, s |" in text
     png = tmp_path / "scale.png"
     write_scale_plot(r, png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -25,6 +25,7 @@ import pytest
 
 from recdb import status
 from recdb.sequence import TrainConfig, TrainedModel, registry
+from recdb.sequence.activation import ModelDoesNotFit
 from recdb.sequence.job import train_and_register
 from recdb.worker import ModelUnavailable, Worker, WorkerConfig
 from tests.support import REPO_ROOT
@@ -102,9 +103,9 @@ def served(conn, db_url, encoder):
     w = load(conn, db_url, encoder)
     result = train_and_register(db_url, CFG, progress=False)
     assert result.activated and result.reason == "no model was active"
-    assert result.items_queued == N_ITEMS
+    assert result.items_queued == 0  # every item switched by the activation itself
     stats = run_once(db_url, encoder)
-    assert stats.errors == 0 and stats.items_encoded == N_ITEMS
+    assert stats.errors == 0 and stats.items_encoded == 0 and stats.users_encoded == len(w)
     return w, result
 
 
@@ -167,7 +168,7 @@ def test_activation_swaps_the_vectors_rerank_uses_and_rollback_restores_them(
     with_model = ids(rerank(conn, user, k=10))
 
     # roll back to "no model": text vectors again, users re-encoded by the mean encoder
-    assert registry.activate(conn, None) == N_ITEMS
+    assert registry.activate(conn, None) == 0  # switched at once, nothing left to encode
     run_once(db_url, encoder)
     back = vectors(conn, "embedding")
     for i in item_ids:
@@ -330,7 +331,8 @@ def test_zero_lag_fold_still_works_on_top_of_a_sequence_vector(conn, served):
 
 
 def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, db_url, encoder):
-    """Activation re-projects; only changed texts (or another text model) hit the encoder.
+    """Re-queued items are re-projected; only changed texts (or another text model) hit the
+    encoder.
     Rows migrated from 0002 (no text_key) keep their vector unless the text changed since."""
     load(conn, db_url, encoder)
     marker = np.zeros(32, dtype=np.float32)
@@ -358,7 +360,7 @@ def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, d
             calls.append(len(texts))
             return real(texts)
 
-    registry.activate(conn, None)  # re-queues every item
+    conn.execute("SELECT recdb.enqueue_items(ARRAY(SELECT item_id FROM recdb.items))")
     cfg = WorkerConfig(database_url=db_url, device="cpu", poll_interval=0.2, batch_size=100)
     assert Worker(cfg, text_encoder=Counting()).run(once=True).errors == 0
     assert sum(calls) == 3  # items 2 (edited), 5 (other model), 4 (new title), nothing else
@@ -372,19 +374,17 @@ def test_requeued_items_reuse_text_vectors_and_changed_text_is_reencoded(conn, d
     )
 
 
-def test_a_model_the_worker_cannot_serve_stops_it_with_the_reason(conn, db_url, encoder):
+def test_a_model_whose_vectors_do_not_fit_is_refused_at_activation(conn, db_url, encoder):
     load(conn, db_url, encoder)
+    before = vectors(conn, "embedding")
     narrow = dataclasses.replace(CFG, dim=16, epochs=1)  # 16-d vectors, columns are 32-d
-    result = train_and_register(db_url, narrow, progress=False)
-    assert result.activated
-    with pytest.raises(ModelUnavailable, match=r"16-d vectors.*vector\(32\)"):
-        run_once(db_url, encoder)
-    # nothing parked, nothing lost: the items wait for a servable model
-    assert (
-        conn.execute("SELECT count(*) FROM recdb.item_queue WHERE parked_at IS NULL").fetchone()[0]
-        == N_ITEMS
-    )
-    registry.activate(conn, None)
+    with pytest.raises(ModelDoesNotFit, match=r"16-d vectors.*vector\(32\)"):
+        train_and_register(db_url, narrow, progress=False)
+    # stored, not served: nothing switched, nothing left staged, the worker carries on
+    assert registry.active(conn) is None
+    after = vectors(conn, "embedding")
+    assert all(np.array_equal(before[i], after[i]) for i in before)
+    assert conn.execute("SELECT count(*) FROM recdb.staged_items").fetchone()[0] == 0
     assert run_once(db_url, encoder).errors == 0
 
 

@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 QUERIES = "queries/bench_scale.sql"
 EVENTS_PER_ITEM = 10  # items = users = events / 10 at every step
 CANDIDATES = 500  # rerank(..., candidates => ...) size
+ROWWISE_SAMPLE = 500  # items rewritten through the live index, for the old path's cost
 
 
 def sq(name: str) -> str:
@@ -198,7 +199,46 @@ def _step(
 
     # 6. rerank() as shipped per user class
     out["classes"] = _time_classes(url, cat, n_items, w, classes, cfg, label)
+
+    # 7. activating a model of the shipped shape over the whole catalogue (last: it
+    # resets every user vector)
+    out["activation"] = _activation(url, encoders, cfg)
     return out
+
+
+def _activation(url: str, encoders: Encoders, cfg: ScaleConfig) -> dict[str, Any]:
+    """`recdb activate` of an untrained model of the shipped shape (projection costs
+    what a trained one costs): each phase's seconds and per 10^5 items, beside the
+    row-by-row rewrite through the live index that activation did before (a sample)."""
+    from recdb.sequence import TrainConfig, TrainedModel, registry
+    from recdb.sequence.activation import activate
+
+    with connect(url, "scale activation") as conn:
+        conn.execute(sq("text_vectors_for_all_items"))
+        kinds = [r[0] for r in conn.execute(q("event_kind_names"))]
+        model = TrainedModel.untrained(TrainConfig(seed=cfg.seed), encoders().dim, kinds)
+        model_id = registry.save(conn, model, 0)
+        sample = [r[0] for r in conn.execute(sq("encoded_items_sample"), {"n": ROWWISE_SAMPLE})]
+    with connect(url, "scale activation", autocommit=False) as conn:
+        t0 = time.perf_counter()
+        for item_id in sample:  # one statement per row; rolled back after
+            conn.execute(sq("rowwise_rewrite"), {"item_id": item_id})
+        rowwise = (time.perf_counter() - t0) / max(1, len(sample))
+        conn.rollback()
+        done = activate(conn, model_id, device=cfg.device, progress=cfg.progress)
+    per = 1e5 / max(1, done.staged)
+    total = done.stage_s + done.build_s + done.switch_s
+    return {
+        "items": done.staged,
+        "stage_s": round(done.stage_s, 2),
+        "build_s": round(done.build_s, 2),
+        "switch_s": round(done.switch_s, 2),
+        "seconds": round(total, 2),
+        "seconds_per_1e5_items": round(total * per, 1),
+        "rowwise_ms_per_item": round(rowwise * 1e3, 3),
+        "rowwise_seconds_per_1e5_items": round(rowwise * 1e5, 1),
+        "rowwise_sample": len(sample),
+    }
 
 
 def user_classes(counts: np.ndarray, per_class: int, rng: random.Random) -> dict[str, list[int]]:

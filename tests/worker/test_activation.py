@@ -1,0 +1,118 @@
+"""Model activation at catalogue scale (recdb.sequence.activation, revision 0016): staged
+beside the served vectors while the old model is served, switched in one transaction,
+never across a worker batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from recdb.sequence import activation, registry
+from recdb.sequence.job import train_and_register
+from recdb.worker import Worker, WorkerConfig
+from tests.support.builders import ids, rerank
+from tests.support.tiny_model import tiny_text_encoder
+from tests.worker.test_sequence_serving import CFG, load
+
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('recdb.activate_model'))"
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return tiny_text_encoder()
+
+
+@pytest.fixture
+def trained(conn, db_url, encoder):
+    """Items and users encoded in the text space; a model trained, stored, not active."""
+    w = load(conn, db_url, encoder)
+    result = train_and_register(db_url, CFG, activate=False, progress=False)
+    assert not result.activated and registry.active(conn) is None
+    return w, result.model_id
+
+
+def _served(conn) -> dict[int, np.ndarray]:
+    rows = conn.execute("SELECT item_id, embedding FROM recdb.items WHERE embedding IS NOT NULL")
+    return {r[0]: np.asarray(r[1]) for r in rows}
+
+
+def test_staging_serves_the_old_model_whole_until_the_switch(conn, trained, monkeypatch):
+    """Everything up to the switch (projection, index build) leaves what rerank() serves
+    untouched; the switch serves the model's projection of every item at once."""
+    w, model_id = trained
+    user = next(iter(w))
+    before_items, before = _served(conn), ids(rerank(conn, user, k=10))
+    seen: list[tuple[dict[int, np.ndarray], list[int]]] = []
+    switch = registry.switch
+
+    def observe_then_switch(c, m):  # runs in the switch's transaction, before it
+        with conn.transaction():
+            seen.append((_served(conn), ids(rerank(conn, user, k=10))))
+        return switch(c, m)
+
+    monkeypatch.setattr(registry, "switch", observe_then_switch)
+    done = activation.activate(conn, model_id)
+    assert done.staged == len(before_items) and done.requeued == 0
+    staged_items, staged_rank = seen[0]
+    assert staged_rank == before
+    assert all(np.array_equal(staged_items[i], v) for i, v in before_items.items())
+
+    model = registry.load(conn, model_id)
+    after = _served(conn)
+    text = {r[0]: np.asarray(r[1]) for r in conn.execute(
+        "SELECT item_id, text_embedding FROM recdb.items")}  # fmt: skip
+    order = sorted(text)
+    want = model.item_vectors(order, np.stack([text[i] for i in order]))
+    np.testing.assert_allclose(np.stack([after[i] for i in order]), want, atol=1e-5)
+    assert conn.execute("SELECT DISTINCT space FROM recdb.item_vectors").fetchall() == [(model_id,)]
+    # users: no stored vector of the text space survives; rerank() folds their events
+    assert (
+        conn.execute("SELECT count(*) FROM recdb.users WHERE embedding IS NOT NULL").fetchone()[0]
+        == 0
+    )
+    assert rerank(conn, user, k=3)[0][5] > 0
+
+
+def test_a_worker_batch_never_straddles_the_switch(conn, db_url, trained, encoder):
+    """While the switch holds the activation lock, a worker batch waits before it claims
+    anything (so it neither writes vectors of the old model after the switch nor holds
+    rows the switch updates)."""
+    conn.execute("UPDATE recdb.items SET title = title || ' (new)' WHERE item_id = 3")
+    conn.commit()
+    cfg = WorkerConfig(database_url=db_url, device="cpu", poll_interval=0.05)
+    worker = Worker(cfg, text_encoder=encoder)
+    with conn.transaction():
+        conn.execute(LOCK)
+        t = threading.Thread(target=worker.run, kwargs={"once": True})
+        t.start()
+        time.sleep(1.5)
+        assert t.is_alive()
+        queued = "SELECT count(*) FROM recdb.item_queue WHERE item_id = 3"
+        assert conn.execute(queued).fetchone()[0] == 1
+    t.join(30)
+    assert not t.is_alive()
+    assert conn.execute(queued).fetchone()[0] == 0
+
+
+def test_an_activation_that_came_in_between_is_not_replaced(conn, trained):
+    _, model_id = trained
+    with pytest.raises(activation.ActiveModelChanged, match="was activated while"):
+        activation.activate(conn, model_id, expect_active=12345)
+    assert registry.active(conn) is None
+    assert conn.execute("SELECT count(*) FROM recdb.staged_items").fetchone()[0] == 0
+    assert (
+        conn.execute("SELECT to_regclass(%s)", (f"recdb.item_vectors_{model_id}_next",)).fetchone()[
+            0
+        ]
+        is None
+    )
+
+
+def test_an_unknown_model_is_refused_before_anything_is_staged(conn, trained):
+    with pytest.raises(registry.ModelNotFound):
+        activation.activate(conn, 999_999)
+    with pytest.raises(ValueError, match="chunk"):
+        activation.activate(conn, None, chunk=0)
