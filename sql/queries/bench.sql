@@ -10,8 +10,9 @@ TRUNCATE recdb.events, recdb.users, recdb.user_queue, recdb.item_queue,
 -- name: hnsw_indexes
 -- The searched vectors' HNSW index definition (on the partitioned parent: dropping it
 -- drops the served partition's), so a bulk load can drop it and rebuild it exactly as the
--- migration defined it (a bulk build is far faster than inserts).
-SELECT i.indexname, i.indexdef
+-- migration defined it (a bulk build is far faster than inserts). Without ONLY: the
+-- definition of a partitioned index reads "ON ONLY", which would build no partition's.
+SELECT i.indexname, replace(i.indexdef, ' ON ONLY ', ' ON ') AS indexdef
 FROM pg_indexes i
 WHERE i.schemaname = 'recdb' AND i.tablename = 'item_vectors' AND i.indexdef ILIKE '%% USING hnsw %%'
 

@@ -180,6 +180,8 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
             key = f"{prefix}_p{p}_ms"
             assert size[key] > 0, key
     assert size["repeats"] == 2
+    # the bulk load rebuilt the served partition's HNSW index (the floor is that index)
+    assert size["raw_hnsw_index_scan"] is True
     assert size["rerank_queries"] == size["vector_queries"] == size["raw_hnsw_queries"] == 60
     assert [len(size["latency_by_repetition_ms"][m]) for m in ("served", "vector")] == [2, 2]
     assert size["settings"]["covisit_weight"] > 0  # shipped settings stay in place
