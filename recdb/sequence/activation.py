@@ -54,13 +54,15 @@ def activate(
     progress: bool = False,
 ) -> Activation:
     """Serve ``model_id`` (None: the text vectors). ``expect_active`` (when not False):
-    the model that must still be active at the switch, or ActiveModelChanged. Commits."""
+    the model that must still be active at the switch, or ActiveModelChanged. Each phase
+    commits on its own, on an autocommit connection or not."""
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     conn.rollback()
     space = model_id or 0
-    if registry.active(conn) == model_id:
-        conn.rollback()
+    served = registry.active(conn)
+    conn.rollback()
+    if served == model_id:
         return Activation(model_id, 0, 0, 0.0, 0.0, 0.0)  # served already
     t0 = time.perf_counter()
     if model_id is None:
@@ -69,6 +71,7 @@ def activate(
     else:
         model = registry.load(conn, model_id, device=device)  # ModelNotFound first
         dim = _one(conn, "vector_columns_dim")
+        conn.rollback()  # each phase below commits on its own: no transaction may be open
         if model.dim != dim or model.text_dim != dim:
             raise ModelDoesNotFit(
                 f"model {model_id} maps {model.text_dim}-d text vectors to {model.dim}-d "

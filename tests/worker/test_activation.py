@@ -4,6 +4,10 @@ never across a worker batch."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -116,3 +120,23 @@ def test_an_unknown_model_is_refused_before_anything_is_staged(conn, trained):
         activation.activate(conn, 999_999)
     with pytest.raises(ValueError, match="chunk"):
         activation.activate(conn, None, chunk=0)
+
+
+def test_recdb_activate_commits_the_switch(conn, db_url, trained):
+    """The CLI's connection is not autocommit: every phase commits, and the switch is
+    seen by other sessions (and survives the command's exit)."""
+    _, model_id = trained
+    env = {**os.environ, "RECDB_DATABASE_URL": db_url}
+    cmd = [sys.executable, "-m", "recdb.cli", "activate", str(model_id), "--no-progress"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.strip().splitlines()[-1])["staged"] > 0
+    assert registry.active(conn) == model_id
+    served = f"sequence:{model_id}"
+    assert conn.execute("SELECT DISTINCT encoder FROM recdb.items").fetchall() == [(served,)]
+    res = subprocess.run([*cmd[:4], "none", "--no-progress"], env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert registry.active(conn) is None
+    bad = subprocess.run([*cmd[:4], "seven"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "MODEL must be a model_id or none" in bad.stderr
