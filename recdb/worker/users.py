@@ -28,8 +28,8 @@ class UserEvents:
     """A row of user_events: one user's newest events, in event order."""
 
     user_index: int
-    items: list[int]
-    weights: list[float]
+    items: bytes  # big-endian int8s, oldest event first
+    weights: bytes  # big-endian float4s, one per item
     through: int
     n: int
     last_at: datetime
@@ -72,18 +72,15 @@ class DatabaseReader:
             self.vectors_read += len(ids)
             return ids, mat
         ids, versions = self._versions(item_ids)
-        have, vecs, read = self.cache.known(ids, versions)
+        have, held, read = self.cache.known(ids, versions)
         got, mat, got_versions = self._vectors("item_vectors", read)
         self.vectors_cached += len(have)
         self.vectors_read += len(got)
         if got_versions is not None:
             self.cache.put(got, got_versions, mat)
-        if not have:
+        if not len(have):
             return got, mat
-        return (
-            np.concatenate([np.asarray(have, dtype=np.int64), got]),
-            np.concatenate([np.stack(vecs), mat]),
-        )
+        return np.concatenate([have, got]), np.concatenate([held, mat])
 
     def item_text_vectors(self, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids, mat, _ = self._vectors("item_text_vectors", item_ids)
@@ -200,13 +197,11 @@ class UserWriter:
             through[r.user_index] = r.through
             counts[r.user_index] = r.n
             last_at[r.user_index] = r.last_at
-        lengths = [len(r.items) for r in per_user]
+        lengths = [len(r.items) // 8 for r in per_user]
         user_index = np.repeat(np.array([r.user_index for r in per_user], dtype=np.int64), lengths)
-        item_ids = np.fromiter(
-            (i for r in per_user for i in r.items), dtype=np.int64, count=sum(lengths)
-        )
-        weights = np.fromiter(
-            (w for r in per_user for w in r.weights), dtype=np.float32, count=sum(lengths)
+        item_ids = np.frombuffer(b"".join(r.items for r in per_user), dtype=">i8").astype(np.int64)
+        weights = np.frombuffer(b"".join(r.weights for r in per_user), dtype=">f4").astype(
+            np.float32
         )
         snapshot = per_user[0].snapshot if per_user else None
         reader = DatabaseReader(conn, self.models.embedding_dim, snapshot, self.item_cache)

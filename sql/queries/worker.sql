@@ -104,12 +104,14 @@ FOR UPDATE OF q SKIP LOCKED
 -- name: user_events
 -- One row per user: their newest events (at most max_history) in event order, weighted
 -- exactly as rerank()'s zero-lag fold weighs them (decay measured from the user's newest
--- event). Arrays keep the transfer to a row per user.
+-- event). Packed (int8send / float4send end to end, read as numpy buffers) keeps the
+-- transfer to a row per user and no Python object per event.
 SELECT u.ord - 1 AS user_index,
-       array_agg(h.item_id ORDER BY h.event_id) AS items,
-       array_agg(recdb.event_weight(k.weight, k.half_life, k.value_center, k.value_scale,
-                                    h.value, h.ref - h.occurred_at)::real
-                 ORDER BY h.event_id) AS weights,
+       string_agg(int8send(h.item_id), ''::bytea ORDER BY h.event_id) AS items,
+       string_agg(float4send(recdb.event_weight(k.weight, k.half_life, k.value_center,
+                                                k.value_scale, h.value,
+                                                h.ref - h.occurred_at)::real),
+                  ''::bytea ORDER BY h.event_id) AS weights,
        max(h.event_id) AS through,
        count(*)::integer AS n,
        max(h.occurred_at) AS last_at,
@@ -136,7 +138,7 @@ GROUP BY u.ord
 SELECT array_agg(item_id) AS ids, string_agg(vector_send(embedding), ''::bytea) AS packed,
        array_agg(xmin::text::bigint) AS versions
 FROM recdb.items
-WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+WHERE item_id = ANY (%(ids)b::bigint[]) AND embedding IS NOT NULL
 
 -- name: item_versions
 -- What the worker's item vector cache (recdb/worker/item_cache.py) checks every batch: the
@@ -145,7 +147,7 @@ WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
 -- keeps it; an index probe and 8 bytes per item, where its vector is 1.5 kB.
 SELECT array_agg(item_id) AS ids, array_agg(xmin::text::bigint) AS versions
 FROM recdb.items
-WHERE item_id = ANY (%(ids)s::bigint[]) AND embedding IS NOT NULL
+WHERE item_id = ANY (%(ids)b::bigint[]) AND embedding IS NOT NULL
 
 -- name: user_sequences
 -- The sequence model's input: each user's newest max_len events that user_events saw
@@ -177,7 +179,7 @@ SELECT kind, sign(weight) AS sign FROM recdb.event_kinds
 -- Packed as item_vectors.
 SELECT array_agg(item_id) AS ids, string_agg(vector_send(text_embedding), ''::bytea) AS packed
 FROM recdb.items
-WHERE item_id = ANY (%(ids)s::bigint[]) AND text_embedding IS NOT NULL
+WHERE item_id = ANY (%(ids)b::bigint[]) AND text_embedding IS NOT NULL
 
 -- name: item_titles
 SELECT item_id, title FROM recdb.items WHERE item_id = ANY (%(ids)s::bigint[])

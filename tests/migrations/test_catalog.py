@@ -273,7 +273,7 @@ def test_0014_carries_the_history_in_the_events_key_and_downgrades(empty_db_url,
             return c.execute("SELECT * FROM recdb.events ORDER BY event_id").fetchall()
 
     before = events()
-    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    schema.upgrade(empty_db_url, "0014", embedding_dim=TEST_DIM)
     assert _events_key(empty_db_url) == (
         "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)",
         ["autovacuum_vacuum_insert_scale_factor=0.01"],
@@ -287,6 +287,41 @@ def test_0014_carries_the_history_in_the_events_key_and_downgrades(empty_db_url,
         )
     schema.downgrade(empty_db_url, "0013")
     assert_same(catalog(empty_db_url), released, "downgraded to 0013", "fresh 0013")
+    assert events() == before
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+
+
+def test_0017_carries_the_event_time_in_the_events_key_and_downgrades(empty_db_url, head_catalog):
+    """0017 adds occurred_at to events_pkey (the worker's read of a user's history is
+    index-only: tests/worker/test_worker.py); the events and the key's uniqueness stay,
+    and the downgrade restores 0016's key."""
+    schema.upgrade(empty_db_url, "0016", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)
+    assert _events_key(empty_db_url)[0] == (
+        "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)"
+    )
+
+    def events() -> list[tuple]:
+        with psycopg.connect(empty_db_url) as c:
+            return c.execute("SELECT * FROM recdb.events ORDER BY event_id").fetchall()
+
+    before = events()
+    schema.upgrade(empty_db_url, "0017", embedding_dim=TEST_DIM)
+    assert _events_key(empty_db_url) == (
+        "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value, occurred_at)",
+        ["autovacuum_vacuum_insert_scale_factor=0.01"],
+    )
+    assert events() == before
+    with psycopg.connect(empty_db_url) as c, pytest.raises(psycopg.errors.UniqueViolation):
+        c.execute(
+            "INSERT INTO recdb.events (event_id, user_id, item_id, kind)"
+            " OVERRIDING SYSTEM VALUE VALUES (%s, 1, 1, 'click')",
+            (before[0][0],),
+        )
+    schema.downgrade(empty_db_url, "0016")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0016", "fresh 0016")
     assert events() == before
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

@@ -48,6 +48,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0015_idle_maintenance.py": (
             "784ab9e0d419818b4de913a08c20df598d1726177bb0e38ffef8d9c477774f28"
         ),
+        "0016_model_vectors_in_bulk.py": (
+            "e52806af74d8a1755bfd406b3547181578c330b3b14dc837025199ff862ab659"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -235,6 +238,10 @@ RELEASED: dict[str, dict[str, str]] = {
     "sql/v0015": {
         "down.sql": "2bc27ee3f0ce2fbef9afa562b2872ee6b6576bfc102f7f962b35358c59ef970d",
         "readonly_backlog.sql": "dd80a0d6e5b031d42a9e7fef51c9b3547019808b39669861b84f167f7ccab8ab",
+    },
+    "sql/v0016": {
+        "down.sql": "c06cc5cb51f0d1cc55289461f250e0699300b4ed362541db2b99ed2ed4180dfe",
+        "item_vectors.sql": "9f3189fad248a35b761ce2f9db709b63803dae686c3f01666e97db324114263b",
     },
     "sql/v0015/functions": {
         "010_queues.sql": "cc4531a4996919814f72c1d8ae9b43d121db96f09d1e5f6aacb43cf6292d1a9d",

@@ -75,3 +75,44 @@ def test_cached_reads_equal_the_table_and_the_cache_stays_bounded(conn):
             assert (reader.vectors_cached, reader.vectors_read) == (3, 0)
     with pytest.raises(ValueError, match="capacity"):
         ItemVectorCache(-1)
+
+
+def test_the_least_recently_used_vectors_go_first_and_every_hit_is_the_stored_vector():
+    """LRU over lookups and writes, in place updates of a changed version, growth past the
+    first block of slots, and never a vector of another item or version."""
+
+    def vec(i: int, version: int, dim: int = 4) -> np.ndarray:
+        return np.full(dim, i * 1000 + version, dtype=np.float32)
+
+    def put(cache, ids, version=1, dim=4):
+        vectors = np.stack([vec(i, version, dim) for i in ids])
+        cache.put(np.array(ids), np.full(len(ids), version), vectors)
+
+    def check(cache, ids, version=1):
+        have, held, read = cache.known(np.array(ids), np.full(len(ids), version))
+        for i, row in zip(have.tolist(), held, strict=True):
+            assert np.array_equal(row, vec(i, version, held.shape[1]))
+        return sorted(have.tolist()), sorted(read.tolist())
+
+    cache = ItemVectorCache(3)
+    put(cache, [1, 2, 3])
+    assert check(cache, [1]) == ([1], [])  # 1 used: 2 is now the least recent
+    put(cache, [4])
+    assert len(cache) == 3
+    assert check(cache, [1, 2, 3, 4]) == ([1, 3, 4], [2])
+    put(cache, [3], version=2)  # a changed row: replaced in place, old version gone
+    assert check(cache, [3]) == ([], [3])
+    assert check(cache, [3], version=2) == ([3], [])
+    put(cache, [5, 6, 7, 8, 9])  # more than fit: the last ones are kept
+    assert len(cache) == 3 and check(cache, [5, 6, 7, 8, 9]) == ([7, 8, 9], [5, 6])
+    put(cache, [10], dim=6)  # another width (another model's shape): starts over
+    assert len(cache) == 1 and check(cache, [10, 7]) == ([10], [7])
+
+    big = ItemVectorCache(3000)
+    put(big, list(range(2500)))
+    put(big, list(range(2500, 2900)))  # grows past the first block, keeps everything
+    assert len(big) == 2900 and check(big, list(range(2900))) == (list(range(2900)), [])
+    check(big, list(range(100, 2900)))  # 0-99 are now the least recently used
+    put(big, list(range(3000, 3200)))  # 100 free slots, then 100 evicted: 0-99
+    assert len(big) == 3000
+    assert check(big, list(range(3200)))[1] == list(range(100)) + list(range(2900, 3000))
