@@ -5,6 +5,11 @@ Staging (keyset chunks, one transaction each) and the index build run while the 
 model is served and the worker keeps encoding; only recdb.activate_model() holds the
 activation lock, and rerank() sees the old model whole until it commits and the new one
 whole after. An item whose text changes meanwhile is re-queued by the switch.
+
+The session activating a model holds that model's staging lock throughout: a second
+activation of the same model is refused (ActivationInProgress), and each activation
+first drops what killed ones left behind (staged rows and built tables whose lock nobody
+holds: at 10^6 items, gigabytes).
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ class ModelDoesNotFit(ValueError):
     """The model's vectors are not the width of the vector columns."""
 
 
+class ActivationInProgress(RuntimeError):
+    """Another session is activating the same model."""
+
+
 def activate(
     conn: psycopg.Connection[Any],
     model_id: int | None,
@@ -64,6 +73,54 @@ def activate(
     conn.rollback()
     if served == model_id:
         return Activation(model_id, 0, 0, 0.0, 0.0, 0.0)  # served already
+    if not _bool(conn, "staging_lock", {"space": space}):
+        conn.rollback()
+        what = "the text vectors" if model_id is None else f"model {model_id}"
+        raise ActivationInProgress(
+            f"another session is activating {what}; wait for it to finish (or stop it)"
+        )
+    try:
+        conn.commit()
+        clear_abandoned(conn, keep=space)
+        return _activate(conn, model_id, space, device, chunk, build_memory, expect_active,
+                         progress)  # fmt: skip
+    finally:
+        if not conn.closed:  # a lost session has released its locks already
+            conn.rollback()
+            conn.execute(query(_Q, "staging_unlock"), {"space": space})
+            conn.commit()
+
+
+def clear_abandoned(conn: psycopg.Connection[Any], keep: int | None = None) -> list[int]:
+    """Drop the stagings (rows and built tables) of activations that were killed: those
+    whose staging lock no session holds, other than space ``keep``. Returns their spaces.
+    A staging in flight holds its lock; one inside a transaction (recdb.activate_model(NULL)
+    from SQL) is invisible here."""
+    spaces = [int(r[0]) for r in conn.execute(query(_Q, "staged_spaces")).fetchall()]
+    conn.commit()
+    mine = [s for s in spaces if s != keep and _bool(conn, "staging_lock", {"space": s})]
+    try:
+        with conn.transaction():
+            for s in mine:
+                conn.execute(query(_Q, "unstage"), {"space": s})
+    finally:
+        for s in mine:
+            conn.execute(query(_Q, "staging_unlock"), {"space": s})
+        conn.commit()
+    return mine
+
+
+def _activate(
+    conn: psycopg.Connection[Any],
+    model_id: int | None,
+    space: int,
+    device: Any,
+    chunk: int,
+    build_memory: str,
+    expect_active: int | bool | None,
+    progress: bool,
+) -> Activation:
+    """activate(), its staging lock held."""
     t0 = time.perf_counter()
     if model_id is None:
         staged = _one(conn, "stage_text_vectors")
@@ -148,6 +205,11 @@ def _finite(vectors: np.ndarray) -> np.ndarray:
     if not np.isfinite(vectors).all():
         raise ValueError("the model produced non-finite item vectors")
     return flush_tiny(vectors)
+
+
+def _bool(conn: psycopg.Connection[Any], name: str, params: dict[str, Any]) -> bool:
+    row = conn.execute(query(_Q, name), params).fetchone()
+    return bool(row and row[0])
 
 
 def _one(conn: psycopg.Connection[Any], name: str, params: dict[str, Any] | None = None) -> int:

@@ -46,6 +46,33 @@ FROM unnest(%(ids)s::bigint[], %(text_keys)s::text[], %(vectors)b::vector[],
 -- name: unstage
 SELECT recdb.drop_staged_space(%(space)s)
 
+-- name: staging_lock
+-- Held (session-level) by the session that activates space %(space)s, from its staging to
+-- its switch: a second activation of the same model is refused instead of interleaving
+-- its chunks with the first's, and a staging whose lock nobody holds was left by an
+-- activation that was killed.
+SELECT pg_try_advisory_lock(hashtextextended('recdb.staging', %(space)s))
+
+-- name: staging_unlock
+SELECT pg_advisory_unlock(hashtextextended('recdb.staging', %(space)s))
+
+-- name: staged_spaces
+-- Spaces with staged rows or a built table (item_vectors_<space>_next). The rows are read
+-- one key probe per space (a loose scan of the key), not the 10^6 rows of a staging.
+WITH RECURSIVE s(space) AS (
+    (SELECT t.space FROM recdb.staged_items t ORDER BY t.space LIMIT 1)
+    UNION ALL
+    SELECT (SELECT t.space FROM recdb.staged_items t WHERE t.space > s.space
+            ORDER BY t.space LIMIT 1)
+    FROM s WHERE s.space IS NOT NULL
+)
+SELECT s.space FROM s WHERE s.space IS NOT NULL
+UNION
+SELECT substring(c.relname FROM '^item_vectors_([0-9]+)_next$')::bigint
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'recdb' AND c.relkind = 'r' AND c.relname ~ '^item_vectors_[0-9]+_next$'
+
 -- name: stage_text_vectors
 SELECT recdb.stage_stored_vectors(0, true)
 

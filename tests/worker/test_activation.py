@@ -12,6 +12,7 @@ import threading
 import time
 
 import numpy as np
+import psycopg
 import pytest
 
 from recdb.sequence import activation, registry
@@ -140,3 +141,57 @@ def test_recdb_activate_commits_the_switch(conn, db_url, trained):
     assert registry.active(conn) is None
     bad = subprocess.run([*cmd[:4], "seven"], env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and "MODEL must be a model_id or none" in bad.stderr
+
+
+STAGING_LOCK = "SELECT pg_try_advisory_lock(hashtextextended('recdb.staging', %s))"
+
+
+def _stage_by_hand(c, space: int) -> int:
+    """What an activation of ``space`` has staged so far: every item's text vector."""
+    return c.execute(
+        "INSERT INTO recdb.staged_items (space, item_id, text_key, embedding)"
+        " SELECT %s, item_id, text_key, text_embedding FROM recdb.items"
+        " WHERE text_embedding IS NOT NULL",
+        (space,),
+    ).rowcount
+
+
+def _staged(conn) -> dict[int, int]:
+    rows = conn.execute("SELECT space, count(*) FROM recdb.staged_items GROUP BY space")
+    return dict(rows.fetchall())
+
+
+def test_a_second_activation_of_the_same_model_is_refused(conn, db_url, trained):
+    """Two `recdb activate N` at once would interleave their chunks in one staging: the
+    second is refused, naming the problem, and the first's staging is left as it was."""
+    _, model_id = trained
+    conn.commit()
+    with psycopg.connect(db_url, autocommit=True) as first:
+        assert first.execute(STAGING_LOCK, (model_id,)).fetchone()[0]
+        n = _stage_by_hand(first, model_id)
+        with pytest.raises(activation.ActivationInProgress, match=f"activating model {model_id}"):
+            activation.activate(conn, model_id)
+        assert _staged(conn) == {model_id: n}
+        assert registry.active(conn) is None
+    assert activation.activate(conn, model_id).staged == n  # its session gone: it may
+    assert registry.active(conn) == model_id
+
+
+def test_an_activation_drops_what_killed_activations_left(conn, db_url, trained):
+    """A killed `recdb activate` leaves its staged rows and built table (gigabytes at 10^6
+    items); the next activation drops every staging whose lock no session holds, and
+    keeps one in flight."""
+    _, model_id = trained
+    abandoned, live = 555, 777
+    _stage_by_hand(conn, abandoned)
+    conn.execute("SELECT recdb.build_vector_space(%s)", (abandoned,))
+    conn.commit()
+    built = f"recdb.item_vectors_{abandoned}_next"
+    assert conn.execute("SELECT to_regclass(%s)", (built,)).fetchone()[0] is not None
+    with psycopg.connect(db_url, autocommit=True) as other:
+        assert other.execute(STAGING_LOCK, (live,)).fetchone()[0]
+        n_live = _stage_by_hand(other, live)
+        activation.activate(conn, model_id)
+        assert registry.active(conn) == model_id
+        assert _staged(conn) == {live: n_live}
+        assert conn.execute("SELECT to_regclass(%s)", (built,)).fetchone()[0] is None
