@@ -56,8 +56,8 @@ class ItemVectorCache:
         return ids[hit], self._vecs[held], ids[~hit]
 
     def put(self, ids: np.ndarray, versions: np.ndarray, vectors: np.ndarray) -> None:
-        """Keep what was just read (the least recently used entries go beyond capacity;
-        of more than fit, the last ones)."""
+        """Keep what was just read, ``ids`` distinct (as a read returns them); the least
+        recently used entries go beyond capacity, and of more than fit, the last ones."""
         if not self.capacity or not len(ids):
             return
         cap = self.capacity
