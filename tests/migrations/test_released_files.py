@@ -51,6 +51,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0016_model_vectors_in_bulk.py": (
             "e52806af74d8a1755bfd406b3547181578c330b3b14dc837025199ff862ab659"
         ),
+        "0017_worker_history_from_the_key.py": (
+            "ccdc78a5d53c35f1ea857d39640599e2ed5b2d2d831dac521e029aed1501c7e2"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -242,6 +245,10 @@ RELEASED: dict[str, dict[str, str]] = {
     "sql/v0016": {
         "down.sql": "c06cc5cb51f0d1cc55289461f250e0699300b4ed362541db2b99ed2ed4180dfe",
         "item_vectors.sql": "9f3189fad248a35b761ce2f9db709b63803dae686c3f01666e97db324114263b",
+    },
+    "sql/v0017": {
+        "down.sql": "169515a37ea2e1fb2fd1487e19df0678a1847013c02dd8d5ea7f7b1cee40dba0",
+        "events_key.sql": "907b177d203f3261dc6677a898d05d1d20f921471a40a60e284836b77c1f1177",
     },
     "sql/v0015/functions": {
         "010_queues.sql": "cc4531a4996919814f72c1d8ae9b43d121db96f09d1e5f6aacb43cf6292d1a9d",
