@@ -49,3 +49,13 @@ WHERE i.item_id = %(item_id)s
 
 -- name: encoded_items_sample
 SELECT item_id FROM recdb.items WHERE embedding IS NOT NULL ORDER BY md5(item_id::text) LIMIT %(n)s
+
+-- name: covisit_pair_writes
+-- Rows of the co-visitation pair counts inserted, updated or deleted so far (cumulative
+-- statistics: a session's own are flushed by pg_stat_force_next_flush() and a commit).
+-- The work of a maintenance step, whatever the memory makes it cost.
+SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
+FROM pg_stat_user_tables WHERE relid = 'recdb.covisit_pairs'::regclass
+
+-- name: flush_statistics
+SELECT pg_stat_force_next_flush()

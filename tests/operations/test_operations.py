@@ -52,6 +52,8 @@ def test_compose_file_names_the_right_services_and_commands():
     services = spec["services"]
     assert services["db"]["image"].startswith("pgvector/pgvector:")
     assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    # sized for a recommender, not initdb's 128 MB (overridable from .env)
+    assert "shared_buffers=${PG_SHARED_BUFFERS:-" in " ".join(services["db"]["command"])
     migrate = services["migrate"]
     assert migrate["entrypoint"] == ["alembic"] and migrate["command"][-2:] == ["upgrade", "head"]
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"

@@ -119,6 +119,8 @@ def test_a_scale_step_measures_every_cost(smoke: dict, tmp_path: Any) -> None:
     assert live["maintenance"]["rows"]["sync_covisitation"] > 0  # incremental, not a rebuild
     assert "refresh_neighbors" not in live["maintenance"]["rows"]
     assert live["maintenance_s_per_1k_events"] > 0
+    # the step's work apart from its time: pair counts it wrote (from the statistics)
+    assert live["covisit_pair_writes_per_event"] > 0 and live["covisit_us_per_pair_write"] > 0
     for cls in ("light", "median", "heavy"):
         c = step["classes"][cls]
         assert c["users"] > 0, cls

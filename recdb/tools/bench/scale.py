@@ -294,6 +294,15 @@ def _maintenance(conn: psycopg.Connection[Any], *, full: bool) -> dict[str, Any]
     return {"seconds": round(took, 3), "rows": done, "jobs": jobs}
 
 
+def _pair_writes(conn: psycopg.Connection[Any]) -> int:
+    """Rows of covisit_pairs written so far, this session's included."""
+    conn.execute(sq("flush_statistics"))
+    conn.commit()  # the flush happens at the end of the transaction
+    n = conn.execute(sq("covisit_pair_writes")).fetchone()
+    conn.commit()  # a new statistics snapshot next time
+    return int(n[0]) if n else 0
+
+
 def _sizes(conn: psycopg.Connection[Any]) -> dict[str, float]:
     cur = conn.execute(sq("sizes"))
     names = [d.name for d in cur.description or []]
@@ -330,9 +339,18 @@ def _live(
         finally:
             handle.stop()
     with connect(url, "scale maintenance", autocommit=False) as conn:
+        writes = _pair_writes(conn)
         out["maintenance"] = _maintenance(conn, full=False)
+        writes = _pair_writes(conn) - writes
     m = out["maintenance"]["seconds"]
     out["maintenance_s_per_1k_events"] = round(m / (len(live) / 1000), 4)
+    # The step's work apart from its time: pair counts written per event (grows with the
+    # users' co-visitation sets, not the log) and the time per row written (grows when
+    # the co-visitation tables outgrow shared_buffers).
+    out["covisit_pair_writes_per_event"] = round(writes / len(live), 1)
+    cv = out["maintenance"]["jobs"].get("sync_covisitation", {}).get("seconds")
+    if writes and cv is not None:
+        out["covisit_us_per_pair_write"] = round(cv * 1e6 / writes, 2)
     log.info("%s live: %s", label, {k: v for k, v in out.items() if k != "maintenance"})
     return out
 

@@ -118,6 +118,10 @@ def render_scale(result: dict[str, Any]) -> str:
         row("  of which popularity, s", lambda s: job("live", "refresh_popularity", s), 2),
         row("  of which content prior, s", lambda s: job("live", "content_prior", s), 2),
         row("  of which co-visitation, s", lambda s: job("live", "sync_covisitation", s), 2),
+        row(
+            "  co-visitation pair rows written per event", live("covisit_pair_writes_per_event"), 1
+        ),
+        row("  co-visitation time per pair row written, µs", live("covisit_us_per_pair_write"), 2),
     ]
     for cls in USER_CLASSES:
         rows.append(row(f"served p50 / p99 {cls}, ms", _pair(cls, "rerank")))
