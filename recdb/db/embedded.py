@@ -122,8 +122,8 @@ def shared_buffers(memory_bytes: int | None = None) -> str:
     Why not a fixed size: what recdb touches per event and per call is bounded, but the
     time it takes is not once the tables it touches outgrow shared_buffers (the
     co-visitation counts are ~1.5 GB per 10^6 events at covisit_history 200): at a fixed
-    1 GB, a co-visitation step cost 4.7x more per event at 3 x 10^6 events than at 10^6
-    for the same work per event."""
+    1 GB a co-visitation step cost 4.7x more per event at 3 x 10^6 events than at 10^6,
+    for about the same pair counts written per event (`recdb bench --scale`)."""
     given = env("EMBEDDED_SHARED_BUFFERS")
     if given:
         return given
