@@ -259,69 +259,72 @@ def _events_key(url: str) -> tuple[str, list[str]]:
         return key, sorted(opts or [])
 
 
+VACUUM_AT_1_PERCENT = ["autovacuum_vacuum_insert_scale_factor=0.01"]
+
+
+def _events_key_revision(
+    url: str,
+    head_catalog: dict,
+    previous: str,
+    revision: str,
+    key_before: tuple[str, list[str]],
+    key_after: tuple[str, list[str]],
+) -> None:
+    """A revision that rebuilds events_pkey: the key goes from key_before to key_after,
+    the events and the key's uniqueness stay, the downgrade equals a fresh `previous`
+    and up again equals a fresh head."""
+    schema.upgrade(url, previous, embedding_dim=TEST_DIM)
+    released = catalog(url)
+    _fill(url)
+    assert _events_key(url) == key_before
+
+    def events() -> list[tuple]:
+        with psycopg.connect(url) as c:
+            return c.execute("SELECT * FROM recdb.events ORDER BY event_id").fetchall()
+
+    before = events()
+    schema.upgrade(url, revision, embedding_dim=TEST_DIM)
+    assert _events_key(url) == key_after
+    assert events() == before
+    with psycopg.connect(url) as c, pytest.raises(psycopg.errors.UniqueViolation):
+        c.execute(
+            "INSERT INTO recdb.events (event_id, user_id, item_id, kind)"
+            " OVERRIDING SYSTEM VALUE VALUES (%s, 1, 1, 'click')",
+            (before[0][0],),
+        )
+    schema.downgrade(url, previous)
+    assert_same(catalog(url), released, f"downgraded to {previous}", f"fresh {previous}")
+    assert events() == before
+    schema.upgrade(url, embedding_dim=TEST_DIM)
+    assert_same(catalog(url), head_catalog, "down and up again", "fresh head")
+
+
 def test_0014_carries_the_history_in_the_events_key_and_downgrades(empty_db_url, head_catalog):
     """0014 rebuilds events_pkey with the columns rerank() reads of a user's history
     (index-only reads: tests/sql/test_rerank.py) and autovacuums events at 1% new rows;
     the events stay as they were, and the downgrade restores 0013's key."""
-    schema.upgrade(empty_db_url, "0013", embedding_dim=TEST_DIM)
-    released = catalog(empty_db_url)
-    _fill(empty_db_url)
-    assert _events_key(empty_db_url) == ("PRIMARY KEY (user_id, event_id)", [])
-
-    def events() -> list[tuple]:
-        with psycopg.connect(empty_db_url) as c:
-            return c.execute("SELECT * FROM recdb.events ORDER BY event_id").fetchall()
-
-    before = events()
-    schema.upgrade(empty_db_url, "0014", embedding_dim=TEST_DIM)
-    assert _events_key(empty_db_url) == (
-        "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)",
-        ["autovacuum_vacuum_insert_scale_factor=0.01"],
+    _events_key_revision(
+        empty_db_url,
+        head_catalog,
+        "0013",
+        "0014",
+        ("PRIMARY KEY (user_id, event_id)", []),
+        ("PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)", VACUUM_AT_1_PERCENT),
     )
-    assert events() == before
-    with psycopg.connect(empty_db_url) as c, pytest.raises(psycopg.errors.UniqueViolation):
-        c.execute(
-            "INSERT INTO recdb.events (event_id, user_id, item_id, kind)"
-            " OVERRIDING SYSTEM VALUE VALUES (%s, 1, 1, 'click')",
-            (before[0][0],),
-        )
-    schema.downgrade(empty_db_url, "0013")
-    assert_same(catalog(empty_db_url), released, "downgraded to 0013", "fresh 0013")
-    assert events() == before
-    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
-    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
 
 
 def test_0017_carries_the_event_time_in_the_events_key_and_downgrades(empty_db_url, head_catalog):
     """0017 adds occurred_at to events_pkey (the worker's read of a user's history is
-    index-only: tests/worker/test_worker.py); the events and the key's uniqueness stay,
+    index-only: tests/worker/test_reader.py); the events and the key's uniqueness stay,
     and the downgrade restores 0016's key."""
-    schema.upgrade(empty_db_url, "0016", embedding_dim=TEST_DIM)
-    released = catalog(empty_db_url)
-    _fill(empty_db_url)
-    assert _events_key(empty_db_url)[0] == (
-        "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)"
+    _events_key_revision(
+        empty_db_url,
+        head_catalog,
+        "0016",
+        "0017",
+        ("PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value)", VACUUM_AT_1_PERCENT),
+        (
+            "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value, occurred_at)",
+            VACUUM_AT_1_PERCENT,
+        ),
     )
-
-    def events() -> list[tuple]:
-        with psycopg.connect(empty_db_url) as c:
-            return c.execute("SELECT * FROM recdb.events ORDER BY event_id").fetchall()
-
-    before = events()
-    schema.upgrade(empty_db_url, "0017", embedding_dim=TEST_DIM)
-    assert _events_key(empty_db_url) == (
-        "PRIMARY KEY (user_id, event_id) INCLUDE (item_id, kind, value, occurred_at)",
-        ["autovacuum_vacuum_insert_scale_factor=0.01"],
-    )
-    assert events() == before
-    with psycopg.connect(empty_db_url) as c, pytest.raises(psycopg.errors.UniqueViolation):
-        c.execute(
-            "INSERT INTO recdb.events (event_id, user_id, item_id, kind)"
-            " OVERRIDING SYSTEM VALUE VALUES (%s, 1, 1, 'click')",
-            (before[0][0],),
-        )
-    schema.downgrade(empty_db_url, "0016")
-    assert_same(catalog(empty_db_url), released, "downgraded to 0016", "fresh 0016")
-    assert events() == before
-    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
-    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
