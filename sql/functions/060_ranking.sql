@@ -14,9 +14,12 @@ END $$;
 -- positive items (liked or not), the sum of its cosines with them. item_neighbors stores
 -- users(i, j) / sqrt(users(j)) (so that a popular item's count change rewrites no list
 -- holding it, see covisit_relist): the member's 1 / sqrt(users(i)) is applied here, one
--- covisit_counts key lookup per recent item. One index range of item_neighbors'
--- (neighbor_id, item_id) key per recent item (OFFSET 0 keeps it that way: a hash join
--- would read the whole table).
+-- covisit_counts key lookup per recent item. A recent item votes for at most
+-- settings.covisit_fanout of the items whose lists hold it, the ones it is most similar
+-- to (the stored score orders them as the cosine does, ties by lower id): one index-only
+-- range of item_neighbors_votes per recent item, stopping at that bound, so a popular
+-- item held by thousands of lists costs no more than a niche one (revision 0018). OFFSET
+-- 0 is not needed: the LIMIT keeps the planner from a hash join over the whole table.
 CREATE OR REPLACE FUNCTION recdb.covisit_votes(p_user_id bigint, p_history integer)
 RETURNS TABLE (item_id bigint, votes double precision)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
@@ -27,7 +30,9 @@ BEGIN ATOMIC
           FROM recdb.recent_positive_items(p_user_id, p_history) h) r
     JOIN recdb.covisit_counts c ON c.item_id = r.item_id
     CROSS JOIN LATERAL (SELECT nb.item_id, nb.score FROM recdb.item_neighbors nb
-                        WHERE nb.neighbor_id = r.item_id OFFSET 0) n
+                        WHERE nb.neighbor_id = r.item_id
+                        ORDER BY nb.score DESC, nb.item_id
+                        LIMIT (SELECT s.covisit_fanout FROM recdb.settings s)) n
     GROUP BY n.item_id;
 END;
 

@@ -328,3 +328,38 @@ def test_0017_carries_the_event_time_in_the_events_key_and_downgrades(empty_db_u
             VACUUM_AT_1_PERCENT,
         ),
     )
+
+
+def _neighbors(url: str) -> tuple[list[tuple], dict[tuple[int, int], float]]:
+    """item_neighbors' rows and both users' votes."""
+    with psycopg.connect(url) as c:
+        rows = c.execute(
+            "SELECT item_id, neighbor_id, score FROM recdb.item_neighbors ORDER BY 1, 2"
+        ).fetchall()
+    return rows, _votes(url)
+
+
+def test_0018_bounds_the_votes_keeps_the_lists_and_downgrades(empty_db_url, head_catalog):
+    """0018 adds settings.covisit_fanout (100) and re-keys item_neighbors for a bounded,
+    index-only read of an item's best holders; the lists, their uniqueness and the votes
+    stay, and the downgrade restores 0017's keys."""
+    schema.upgrade(empty_db_url, "0017", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    _fill(empty_db_url)
+    before = _neighbors(empty_db_url)
+    assert before[0] and before[1]
+    schema.upgrade(empty_db_url, "0018", embedding_dim=TEST_DIM)
+    assert _neighbors(empty_db_url) == before
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT covisit_fanout FROM recdb.settings").fetchone()[0] == 100
+        item, neighbor, _ = before[0][0]
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            c.execute(
+                "INSERT INTO recdb.item_neighbors (item_id, neighbor_id, score) VALUES (%s, %s, 1)",
+                (item, neighbor),
+            )
+    schema.downgrade(empty_db_url, "0017")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0017", "fresh 0017")
+    assert _neighbors(empty_db_url) == before
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

@@ -54,6 +54,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0017_worker_history_from_the_key.py": (
             "ccdc78a5d53c35f1ea857d39640599e2ed5b2d2d831dac521e029aed1501c7e2"
         ),
+        "0018_covisit_fanout.py": (
+            "d60f91fc5c5497204bf895957fed635df84aa058f88da49933fb9e5f2535b4ee"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -250,6 +253,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "down.sql": "169515a37ea2e1fb2fd1487e19df0678a1847013c02dd8d5ea7f7b1cee40dba0",
         "events_key.sql": "907b177d203f3261dc6677a898d05d1d20f921471a40a60e284836b77c1f1177",
     },
+    "sql/v0018": {
+        "covisit_fanout.sql": "c27a085d3b31366b74c601f7fd84fda6be55a3a1bd2c5773d5a35fdc8378b2fe",
+        "down.sql": "387a2c1808e65be2bdb33bc417f208426a544297031fcee72d127431aa95be9c",
+    },
     "sql/v0015/functions": {
         "010_queues.sql": "cc4531a4996919814f72c1d8ae9b43d121db96f09d1e5f6aacb43cf6292d1a9d",
         "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
@@ -261,6 +268,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "070_api.sql": "f61d10ce374b79f507ad79fc8f0dca37985af1b9784ce6e8cbb1e33ad74e191c",
         "080_models.sql": "417862f4c2a017614b793a0c18cf5bac4138522ae54bb61b6e4ebfb7dc783d68",
         "090_privileges.sql": "1de05e4d2e3b1db39d0238af04a655e7d3f9f2f28b4ec96c392d790dad49b33b",
+    },
+    "sql/v0016/functions": {
+        "010_queues.sql": "8261d30ecda73b33e2ca9e3f2fda9d82799f34f21ac38d313fa8e2eba4774700",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "653d6f940c8083f514507b9c9064f975b22b751841d5b61ae1f9f85ef0b9cdf3",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "050861a89c23c4c1a00d17ca30947858b2c9e10fb87ef0b5dbd6bf26582bfc44",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "e2176046071f46cbbdb0f7d3f8d2f20290023dbb1494237d5c6c5c80804a1012",
+        "070_api.sql": "eb6b5f917d534dece5f0bc4890eb8a97ac65880c4d0b7fd16d54cf75cd41dc87",
+        "080_models.sql": "55c8118fc74a5600d379ac686d9ae39d7a109fc2200d16101a255e8f4ba7b09d",
+        "090_privileges.sql": "477db506e944ffbdc8b4471de9f3128184b78799588d619707b0fd3be7242f26",
     },
 }
 

@@ -352,6 +352,46 @@ def _events_read_from_the_table(conn) -> int:
     )
 
 
+def _votes_index_reads(conn) -> int:
+    """Index entries of item_neighbors' votes index read so far."""
+    return _statistic(
+        conn,
+        "SELECT idx_tup_read FROM pg_stat_user_indexes"
+        " WHERE indexrelid = 'recdb.item_neighbors_votes'::regclass",
+    )
+
+
+def test_a_recent_item_votes_for_at_most_covisit_fanout_of_the_lists_that_hold_it(conn, topics):
+    """Item 100 is held by 12 lists (300..311, each co-bought with it by 12 - j users):
+    with covisit_fanout = 5 it votes for the 5 it is most similar to, with the cosines it
+    gives them uncapped, and the read stops there (revision 0018; before, every holder of a
+    popular item was read on every call: thousands of rows at 10^6 items)."""
+    user = 1000
+    for j in range(12):
+        for _ in range(12 - j):
+            add_events(conn, user, [100, 300 + j], "purchase")
+            user += 1
+    add_events(conn, 1, [100], "click")
+    conn.execute("SELECT recdb.refresh_neighbors()")
+    conn.execute("VACUUM (ANALYZE) recdb.item_neighbors")
+
+    def votes() -> dict[int, float]:
+        return dict(conn.execute("SELECT * FROM recdb.covisit_votes(1, 200)").fetchall())
+
+    every = votes()
+    assert sorted(every) == list(range(300, 312))
+    assert sorted(every, key=every.__getitem__, reverse=True) == list(range(300, 312))
+    before = _votes_index_reads(conn)
+    conn.execute("UPDATE recdb.settings SET covisit_fanout = 5")
+    capped = votes()
+    assert capped == {i: every[i] for i in range(300, 305)}
+    assert _votes_index_reads(conn) - before <= 5
+    set_user_vector(conn, 1, axis(0))
+    assert set(ids(rerank(conn, 1, k=60))) >= set(range(300, 305))
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE recdb.settings SET covisit_fanout = 0")
+
+
 def test_a_users_history_is_read_from_the_events_key_alone(conn, topics):
     """The seen-list, the votes' recent items and the explanation's come from events_pkey,
     which carries item, kind and value (revision 0014): once vacuumed, a call reads none of

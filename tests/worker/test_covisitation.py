@@ -103,8 +103,9 @@ def _check_bounds(conn: psycopg.Connection[Any], neighbors: int) -> None:
 
 def _check_votes(conn: psycopg.Connection[Any], history: int) -> None:
     """rerank()'s votes (the member's count applied at query time) are the sums of the
-    cosines users(i, j) / sqrt(users(i) * users(j)) of the listed pairs (to the stored
-    real's precision)."""
+    cosines users(i, j) / sqrt(users(i) * users(j)) of the listed pairs, each recent item
+    voting through at most covisit_fanout of the lists that hold it, its most similar (to
+    the stored real's precision)."""
     for (user,) in conn.execute("SELECT DISTINCT user_id FROM recdb.covisit_user_items").fetchall():
         got = dict(
             conn.execute("SELECT * FROM recdb.covisit_votes(%s, %s)", (user, history)).fetchall()
@@ -113,7 +114,10 @@ def _check_votes(conn: psycopg.Connection[Any], history: int) -> None:
             conn.execute(
                 "SELECT nb.item_id, sum(p.users / sqrt(ci.users::float8 * cj.users))"
                 " FROM (SELECT DISTINCT h.item_id FROM recdb.recent_positive_items(%s, %s) h) r"
-                " JOIN recdb.item_neighbors nb ON nb.neighbor_id = r.item_id"
+                " JOIN (SELECT x.*, row_number() OVER (PARTITION BY x.neighbor_id"
+                "                    ORDER BY x.score DESC, x.item_id) AS rk"
+                "       FROM recdb.item_neighbors x) nb ON nb.neighbor_id = r.item_id"
+                "  AND nb.rk <= (SELECT s.covisit_fanout FROM recdb.settings s)"
                 " JOIN recdb.covisit_pairs p ON p.item_id = nb.item_id AND p.other_id = r.item_id"
                 " JOIN recdb.covisit_counts ci ON ci.item_id = r.item_id"
                 " JOIN recdb.covisit_counts cj ON cj.item_id = nb.item_id"
@@ -137,20 +141,27 @@ def _full(conn: psycopg.Connection[Any]) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.parametrize(
-    ("history", "neighbors", "seed", "shape"),
-    [(6, 3, 7, "skewed"), (10, 5, 2, "skewed"), (5, 3, 11, "ties"), (8, 4, 5, "ties")],
+    ("history", "neighbors", "fanout", "seed", "shape"),
+    [
+        (6, 3, 100, 7, "skewed"),
+        (10, 5, 2, 2, "skewed"),
+        (5, 3, 100, 11, "ties"),
+        (8, 4, 3, 5, "ties"),
+    ],
 )
 def test_incremental_maintenance_equals_a_full_rebuild(
-    conn, db_url, history, neighbors, seed, shape
+    conn, db_url, history, neighbors, fanout, seed, shape
 ):
     rng = random.Random(seed)
     # A short history and few neighbours: windows slide and lists fill, so every case of
     # covisit_apply (gained, lost, counts up and down, lists re-entered, lists proved from
     # their reserve or re-ranked) happens. "ties": most pairs count one user, so (key, id)
     # pairs decide at the gate, and a heavy user's window slides (counts fall) each round.
+    # A small fanout: recent items held by more lists than that vote through their best.
     conn.execute(
-        "UPDATE recdb.settings SET covisit_history = %s, covisit_neighbors = %s",
-        (history, neighbors),
+        "UPDATE recdb.settings SET covisit_history = %s, covisit_neighbors = %s,"
+        " covisit_fanout = %s",
+        (history, neighbors, fanout),
     )
     add_items(conn, [{"item_id": i, "embedding": axis(i)} for i in range(ITEMS)])
     _add_random_events(conn, rng, 300, shape)
