@@ -49,7 +49,8 @@ DEFAULT_PRESET = "tuned"
 _SETTINGS_COLUMNS = frozenset({
     "popularity_weight", "popularity_half_life", "freshness_weight", "freshness_half_life",
     "diversity_penalty", "candidate_factor", "ef_search", "max_fold_events", "explain_history",
-    "covisit_weight", "covisit_neighbors", "covisit_history", "content_prior_weight",
+    "covisit_weight", "covisit_neighbors", "covisit_history", "covisit_fanout",
+    "content_prior_weight",
     "explore_share", "explore_after",
 })  # fmt: skip
 _KIND_COLUMNS = frozenset({
