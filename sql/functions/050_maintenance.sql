@@ -568,7 +568,7 @@ BEGIN
                       WHERE k.owner = nb.item_id AND k.cand = nb.neighbor_id AND k.listed);
     INSERT INTO recdb.item_neighbors AS nb (neighbor_id, item_id, score)
     SELECT k.cand, k.owner, k.s FROM recdb_cv_kept k WHERE k.listed
-    ON CONFLICT (neighbor_id, item_id) DO UPDATE SET score = excluded.score
+    ON CONFLICT (item_id, neighbor_id) DO UPDATE SET score = excluded.score
         WHERE nb.score IS DISTINCT FROM excluded.score;
     DELETE FROM recdb.covisit_reserve rs
     USING recdb_cv_fix f

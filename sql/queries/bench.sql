@@ -42,7 +42,7 @@ COPY recdb.events (user_id, item_id, kind, value, occurred_at) FROM STDIN (FORMA
 
 -- name: analyze
 -- The state autovacuum keeps between timings: statistics, and the visibility map that lets
--- rerank()'s co-visitation votes read item_neighbors' key index only (autocommit: VACUUM
+-- rerank()'s co-visitation votes read item_neighbors_votes only (autocommit: VACUUM
 -- cannot run in a transaction).
 VACUUM (ANALYZE) recdb.items, recdb.events, recdb.users, recdb.popularity,
     recdb.popularity_state, recdb.event_kinds, recdb.item_neighbors, recdb.new_items
