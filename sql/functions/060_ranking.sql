@@ -11,7 +11,8 @@ BEGIN
 END $$;
 
 -- Co-visitation votes: for every item co-consumed with the user's p_history recent
--- positive items (liked or not), the sum of its cosines with them. item_neighbors stores
+-- positive items (liked or not), except the items in p_except (rerank(): what the user
+-- consumed, never a result), the sum of its cosines with them. item_neighbors stores
 -- users(i, j) / sqrt(users(j)) (so that a popular item's count change rewrites no list
 -- holding it, see covisit_relist): the member's 1 / sqrt(users(i)) is applied here, one
 -- covisit_counts key lookup per recent item. A recent item votes for at most
@@ -22,7 +23,9 @@ END $$;
 -- bound is read once per call (a join, not a sub-select the LIMIT would run again for
 -- each recent item: 10% slower); the LIMIT keeps the planner from a hash join over the
 -- whole table.
-CREATE OR REPLACE FUNCTION recdb.covisit_votes(p_user_id bigint, p_history integer)
+CREATE OR REPLACE FUNCTION recdb.covisit_votes(
+    p_user_id bigint, p_history integer, p_except bigint[] DEFAULT NULL
+)
 RETURNS TABLE (item_id bigint, votes double precision)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
 SET plan_cache_mode = force_generic_plan  -- planned once per session, not per call
@@ -36,6 +39,7 @@ BEGIN ATOMIC
                         WHERE nb.neighbor_id = r.item_id
                         ORDER BY nb.score DESC, nb.item_id
                         LIMIT s.covisit_fanout) n
+    WHERE n.item_id NOT IN (SELECT unnest(p_except))
     GROUP BY n.item_id;
 END;
 

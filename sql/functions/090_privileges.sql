@@ -28,7 +28,7 @@ GRANT EXECUTE ON FUNCTION
     recdb.user_vector(bigint),
     recdb.rank_pool(bigint, @VEC@.vector, bigint[], integer, integer, bigint[],
                     double precision[]),
-    recdb.covisit_votes(bigint, integer),
+    recdb.covisit_votes(bigint, integer, bigint[]),
     recdb.rank_cold(bigint[], integer, integer),
     recdb.check_k(text, integer),
     recdb.event_weight(real, interval, real, real, real, interval),

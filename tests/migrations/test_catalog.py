@@ -363,3 +363,24 @@ def test_0018_bounds_the_votes_keeps_the_lists_and_downgrades(empty_db_url, head
     assert _neighbors(empty_db_url) == before
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+
+
+@pytest.mark.parametrize(("chosen", "after"), [(3, 2), (5, 5)])
+def test_0019_narrows_the_default_pool_and_downgrades(empty_db_url, head_catalog, chosen, after):
+    """0019 makes candidate_factor default to 2: a database at the old default (3) follows,
+    one that chose another factor keeps it; the downgrade restores 0018's default."""
+    schema.upgrade(empty_db_url, "0018", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    with psycopg.connect(empty_db_url) as c:
+        c.execute("UPDATE recdb.settings SET candidate_factor = %s", (chosen,))
+    schema.upgrade(empty_db_url, "0019", embedding_dim=TEST_DIM)
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT candidate_factor FROM recdb.settings").fetchone()[0] == after
+    schema.downgrade(empty_db_url, "0018")
+    with psycopg.connect(empty_db_url) as c:
+        assert c.execute("SELECT candidate_factor FROM recdb.settings").fetchone()[0] == (
+            3 if after == 2 else after
+        )
+    assert_same(catalog(empty_db_url), released, "downgraded to 0018", "fresh 0018")
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

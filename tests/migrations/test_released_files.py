@@ -57,6 +57,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0018_covisit_fanout.py": (
             "d60f91fc5c5497204bf895957fed635df84aa058f88da49933fb9e5f2535b4ee"
         ),
+        "0019_narrower_pool.py": (
+            "5c71e999763d316e4bb8dd3a42754e24caacd128d8df840253b0793b17c7a89f"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -257,6 +260,10 @@ RELEASED: dict[str, dict[str, str]] = {
         "covisit_fanout.sql": "c27a085d3b31366b74c601f7fd84fda6be55a3a1bd2c5773d5a35fdc8378b2fe",
         "down.sql": "387a2c1808e65be2bdb33bc417f208426a544297031fcee72d127431aa95be9c",
     },
+    "sql/v0019": {
+        "down.sql": "c3952c8c447366e41692d1879007adec588100ad7ab3a50d2e5003d7233b0423",
+        "narrower_pool.sql": "8d9684f3ce3278208489cde0cb0312800bbe4c578f4db97e20fd80a3ffb539ee",
+    },
     "sql/v0015/functions": {
         "010_queues.sql": "cc4531a4996919814f72c1d8ae9b43d121db96f09d1e5f6aacb43cf6292d1a9d",
         "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
@@ -277,6 +284,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "050_maintenance.sql": "050861a89c23c4c1a00d17ca30947858b2c9e10fb87ef0b5dbd6bf26582bfc44",
         "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
         "060_ranking.sql": "e2176046071f46cbbdb0f7d3f8d2f20290023dbb1494237d5c6c5c80804a1012",
+        "070_api.sql": "eb6b5f917d534dece5f0bc4890eb8a97ac65880c4d0b7fd16d54cf75cd41dc87",
+        "080_models.sql": "55c8118fc74a5600d379ac686d9ae39d7a109fc2200d16101a255e8f4ba7b09d",
+        "090_privileges.sql": "477db506e944ffbdc8b4471de9f3128184b78799588d619707b0fd3be7242f26",
+    },
+    "sql/v0018/functions": {
+        "010_queues.sql": "8261d30ecda73b33e2ca9e3f2fda9d82799f34f21ac38d313fa8e2eba4774700",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "653d6f940c8083f514507b9c9064f975b22b751841d5b61ae1f9f85ef0b9cdf3",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "024bf0fbd52f18c1c691f317dadb5595e7f40290fb0c8161086c304f21cc35dd",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "884bd25ea52d841ef2c7d5f01a23a0d1dc557661473f3c344b3a385cdf451cdb",
         "070_api.sql": "eb6b5f917d534dece5f0bc4890eb8a97ac65880c4d0b7fd16d54cf75cd41dc87",
         "080_models.sql": "55c8118fc74a5600d379ac686d9ae39d7a109fc2200d16101a255e8f4ba7b09d",
         "090_privileges.sql": "477db506e944ffbdc8b4471de9f3128184b78799588d619707b0fd3be7242f26",
