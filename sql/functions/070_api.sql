@@ -183,10 +183,11 @@ BEGIN
         --    voted (at most pool_size) that pass the same filters, read in vote order.
         --    Beyond those, a voted item needs the similarity of a nearest neighbour to
         --    reach the top k, and then it is in the pool already: on MovieLens-100K,
-        --    recdb eval's every figure is the same as with pool_size of them (revision
-        --    0019), and rank_pool() scores and explains fewer. The cheap hashed checks
-        --    run on every voted item; the row lookup only until enough pass (OFFSET 0
-        --    keeps it above the sort, evaluated lazily);
+        --    recdb eval gives the mean and text encoders the same figures as with
+        --    pool_size of them (revision 0019), and rank_pool() scores and explains
+        --    fewer. The cheap hashed checks run on every voted item; the row lookup
+        --    only until enough pass (OFFSET 0 keeps it above the sort, evaluated
+        --    lazily);
         -- 2. exploration: brand-new items (recdb.new_items, nobody has interacted with
         --    them yet) by content prior, through its index; rank_pool() keeps the explore
         --    best-scored of them for this user. Only the explore x 50 most promising are

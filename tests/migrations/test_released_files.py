@@ -58,7 +58,7 @@ RELEASED: dict[str, dict[str, str]] = {
             "d60f91fc5c5497204bf895957fed635df84aa058f88da49933fb9e5f2535b4ee"
         ),
         "0019_narrower_pool.py": (
-            "5c71e999763d316e4bb8dd3a42754e24caacd128d8df840253b0793b17c7a89f"
+            "2ba35d5c1aa82445ec09848a3b8dd1ef0f811951aeb5a8dc7828aa6c56e39e88"
         ),
     },
     "sql/v0001": {
