@@ -5,8 +5,9 @@
 -- recdb.db.revision_sql.apply_functions(), called by each revision that changes one of
 -- them; sql/v000N/ keeps the released history. Every function pins search_path
 -- (pg_catalog first, then the schema holding pgvector, @VEC@) and schema-qualifies recdb
--- objects, or has a SQL-standard body (bound when created), so a caller's search_path
--- cannot change what it does. Who may call what: 090_privileges.sql.
+-- objects, or has a SQL-standard body (bound when created), or (the events trigger
+-- alone, below) names nothing unqualified, so a caller's search_path cannot change what
+-- it does. Who may call what: 090_privileges.sql.
 --
 -- Queue triggers are statement-level with transition tables, so a bulk COPY of events
 -- costs one queue row per distinct user, not one trigger call per row. They are SECURITY
@@ -198,28 +199,45 @@ BEGIN
         USING ERRCODE = 'check_violation', COLUMN = 'value';
 END $$;
 
+-- events_changed() is the one function that does not pin its search_path (revision
+-- 0020): it runs inside every app INSERT, and a pinned search_path is a GUC switch and
+-- restore per call (~4 us of the ~50 the trigger adds to a single-row insert, measured
+-- client-side). Instead nothing in it is looked up by name: tables and functions carry
+-- their schema, every operator is OPERATOR(pg_catalog.op), no cast names a type, and the
+-- transition tables (named tuplestores) take precedence over any relation of that name.
+-- tests/sql/test_security.py holds it to that (a lint of its source, and a hostile
+-- search_path shadowing each operator and function it uses).
+-- The time check reads settings.max_future_skew (>= 0) only for an event dated after
+-- now(): an event sent without a time (the default, now()) never reads it.
 CREATE OR REPLACE FUNCTION recdb.events_changed() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
     queued boolean := false;
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN
         INSERT INTO recdb.user_queue (user_id)
         SELECT DISTINCT n.user_id
         FROM new_rows n
-        JOIN recdb.event_kinds k ON k.kind = n.kind
-        CROSS JOIN (SELECT st.max_future_skew FROM recdb.settings st LIMIT 1) s
+        JOIN recdb.event_kinds k ON k.kind OPERATOR(pg_catalog.=) n.kind
         WHERE CASE WHEN (k.value_center IS NOT NULL AND n.value IS NULL)
-                        OR n.value < k.min_value OR n.value > k.max_value
-                        OR NOT isfinite(n.occurred_at) OR n.occurred_at > now() + s.max_future_skew
-                   THEN recdb.refuse_event(n.kind, n.value, n.occurred_at, k.min_value,
-                                           k.max_value, s.max_future_skew,
-                                           NOT isfinite(n.occurred_at)
-                                               OR n.occurred_at > now() + s.max_future_skew)
+                        OR n.value OPERATOR(pg_catalog.<) k.min_value
+                        OR n.value OPERATOR(pg_catalog.>) k.max_value
+                        OR NOT pg_catalog.isfinite(n.occurred_at)
+                        OR (n.occurred_at OPERATOR(pg_catalog.>) pg_catalog.now()
+                            AND n.occurred_at OPERATOR(pg_catalog.>) (pg_catalog.now()
+                                OPERATOR(pg_catalog.+) (SELECT st.max_future_skew
+                                                        FROM recdb.settings st LIMIT 1)))
+                   THEN recdb.refuse_event(
+                            n.kind, n.value, n.occurred_at, k.min_value, k.max_value,
+                            (SELECT st.max_future_skew FROM recdb.settings st LIMIT 1),
+                            NOT pg_catalog.isfinite(n.occurred_at)
+                                OR n.occurred_at OPERATOR(pg_catalog.>) (pg_catalog.now()
+                                   OPERATOR(pg_catalog.+) (SELECT st.max_future_skew
+                                                           FROM recdb.settings st LIMIT 1)))
                    ELSE true END;
         queued := FOUND;
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN  -- an event moved to another user leaves the old one
+    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN  -- an event moved to another user leaves the old one
         INSERT INTO recdb.user_queue (user_id) SELECT DISTINCT o.user_id FROM old_rows o;
         queued := queued OR FOUND;
         -- Popularity counts each event once, when new (recdb.refresh_popularity): what
@@ -228,7 +246,7 @@ BEGIN
         INSERT INTO recdb.popularity_changes (item_id, kind, at, txid, sign)
         SELECT o.item_id, o.kind, least(o.occurred_at, o.recorded_at), o.txid, -1
         FROM old_rows o;
-        IF TG_OP = 'UPDATE' THEN
+        IF TG_OP OPERATOR(pg_catalog.=) 'UPDATE' THEN
             INSERT INTO recdb.popularity_changes (item_id, kind, at, txid, sign)
             SELECT n.item_id, n.kind, least(n.occurred_at, n.recorded_at), n.txid, 1
             FROM new_rows n;

@@ -384,3 +384,28 @@ def test_0019_narrows_the_default_pool_and_downgrades(empty_db_url, head_catalog
     assert_same(catalog(empty_db_url), released, "downgraded to 0018", "fresh 0018")
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+
+
+def test_0020_unpins_the_events_trigger_alone_and_downgrades(empty_db_url, head_catalog):
+    """0020 drops the events trigger's SET search_path (it names nothing unqualified
+    instead) and changes nothing else; the downgrade pins it again."""
+
+    def config(url: str) -> dict[str, list[str] | None]:
+        with psycopg.connect(url) as c:
+            rows = c.execute(
+                "SELECT proname, proconfig FROM pg_proc"
+                " WHERE pronamespace = 'recdb'::regnamespace AND prosecdef"
+            ).fetchall()
+        return dict(rows)
+
+    schema.upgrade(empty_db_url, "0019", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    assert config(empty_db_url)["events_changed"] == ["search_path=pg_catalog, pg_temp"]
+    schema.upgrade(empty_db_url, "0020", embedding_dim=TEST_DIM)
+    after = config(empty_db_url)
+    assert after.pop("events_changed") is None
+    assert all(c and any(s.startswith("search_path=") for s in c) for c in after.values())
+    schema.downgrade(empty_db_url, "0019")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0019", "fresh 0019")
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

@@ -60,6 +60,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0019_narrower_pool.py": (
             "2ba35d5c1aa82445ec09848a3b8dd1ef0f811951aeb5a8dc7828aa6c56e39e88"
         ),
+        "0020_events_trigger_unpinned.py": (
+            "1981562b11d27294a6ac25bd8ac76b7eeb155ea408e09a17fd47c148a483bbfa"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -299,6 +302,18 @@ RELEASED: dict[str, dict[str, str]] = {
         "070_api.sql": "eb6b5f917d534dece5f0bc4890eb8a97ac65880c4d0b7fd16d54cf75cd41dc87",
         "080_models.sql": "55c8118fc74a5600d379ac686d9ae39d7a109fc2200d16101a255e8f4ba7b09d",
         "090_privileges.sql": "477db506e944ffbdc8b4471de9f3128184b78799588d619707b0fd3be7242f26",
+    },
+    "sql/v0019/functions": {
+        "010_queues.sql": "8261d30ecda73b33e2ca9e3f2fda9d82799f34f21ac38d313fa8e2eba4774700",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "653d6f940c8083f514507b9c9064f975b22b751841d5b61ae1f9f85ef0b9cdf3",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "024bf0fbd52f18c1c691f317dadb5595e7f40290fb0c8161086c304f21cc35dd",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "5ddb481d4f009c8198e3337baaf6f8608afa3239d7a904b10474cd9b7f2947b7",
+        "070_api.sql": "b7ecdea251335c772e37f1c9bbeef0e6af20a4a163486858960a5625b001a96b",
+        "080_models.sql": "55c8118fc74a5600d379ac686d9ae39d7a109fc2200d16101a255e8f4ba7b09d",
+        "090_privileges.sql": "5b5eb644fe5a4641e855857d903e785e1d55bd706e9bb6f253cad39e0d10e503",
     },
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 import pytest
 
@@ -170,4 +172,111 @@ def test_security_definer_only_where_a_role_acts_beyond_its_table_rights(conn):
         " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
         " WHERE c LIKE 'search_path=%%') ORDER BY 1"
     ).fetchall()
-    assert unpinned == []
+    # the events trigger runs in every app INSERT: it names everything instead (below)
+    assert unpinned == [("events_changed",)]
+
+
+# What may stand before "(" unqualified in an unpinned function: SQL syntax, not names.
+SYNTAX_BEFORE_PARENS = {
+    *("least", "greatest", "coalesce", "nullif", "in", "exists", "values", "distinct"),
+    *("when", "then", "else", "and", "or", "not", "on", "where", "select", "from", "if"),
+}
+
+
+def _code_only(source: str) -> str:
+    """plpgsql source without comments and string literals."""
+    source = re.sub(r"--[^\n]*", " ", source)
+    return re.sub(r"'(?:[^']|'')*'", "''", source)
+
+
+def test_an_unpinned_function_names_nothing_unqualified(conn):
+    """A function without a pinned search_path looks nothing up by name: every operator is
+    OPERATOR(pg_catalog.op), every function and table carries its schema, no cast names a
+    type. (A name the caller's search_path resolves would run the caller's code with the
+    owner's rights inside a SECURITY DEFINER function.)"""
+    rows = conn.execute(
+        "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
+        " AND prokind = 'f' AND prosqlbody IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
+        " WHERE c LIKE 'search_path=%%') ORDER BY 1"
+    ).fetchall()
+    assert rows
+    for name, source in rows:
+        code = _code_only(source)
+        code = re.sub(r"OPERATOR\(pg_catalog\.[^)\s]+\)", " ", code)
+        code = code.replace(":=", " ")
+        code = re.sub(r"(?<![\w.])-(?=\d)", " ", code)  # a negative literal, not an operator
+        assert "::" not in code, f"{name}: a cast names a type"
+        operators = re.findall(r"[-+*/<>=~!@#%^&|`?]+", code)
+        assert operators == [], f"{name}: unqualified operators {operators}"
+        called = re.findall(r"(?<![\w.])([A-Za-z_]\w*)\s*\(", code)
+        assert {c.lower() for c in called} <= SYNTAX_BEFORE_PARENS, f"{name}: calls {called}"
+
+
+def test_hostile_search_path_cannot_hijack_the_events_trigger(app, conn):
+    """The app role shadows every operator and function the events trigger uses (and its
+    transition tables' names) with its own, logging who runs them: inserting, refusing
+    and deleting events never runs any of them."""
+    conn.execute("DROP SCHEMA IF EXISTS evil CASCADE")
+    conn.execute("CREATE SCHEMA evil")
+    conn.execute("GRANT USAGE ON SCHEMA evil TO PUBLIC")
+    conn.execute("CREATE TABLE evil.log (who text)")
+    conn.execute("GRANT INSERT, SELECT ON evil.log TO PUBLIC")
+
+    def spy(signature: str, returns: str, result: str) -> None:
+        conn.execute(
+            f"CREATE FUNCTION evil.{signature} RETURNS {returns} LANGUAGE sql AS $$"
+            f" INSERT INTO evil.log VALUES (current_user) RETURNING {result} $$"
+        )
+
+    spy("now()", "timestamptz", "pg_catalog.statement_timestamp()")
+    spy("isfinite(timestamptz)", "boolean", "true")
+    spy("pg_notify(text, text)", "void", "NULL::pg_catalog.void")
+    spy("least(timestamptz, timestamptz)", "timestamptz", "$1")
+    operators = {
+        "text_eq": ("=", "text", "text", "boolean"),
+        "text_ne": ("<>", "text", "text", "boolean"),
+        "real_lt": ("<", "real", "real", "boolean"),
+        "real_gt": (">", "real", "real", "boolean"),
+        "ts_gt": (">", "timestamptz", "timestamptz", "boolean"),
+        "ts_plus": ("+", "timestamptz", "interval", "timestamptz"),
+    }
+    for fn, (op, left, right, returns) in operators.items():
+        spy(f"{fn}({left}, {right})", returns, f"$1 OPERATOR(pg_catalog.{op}) $2")
+        conn.execute(
+            f"CREATE OPERATOR evil.{op} (LEFTARG = {left}, RIGHTARG = {right},"
+            f" FUNCTION = evil.{fn})"
+        )
+    spy("rows_seen()", "boolean", "true")
+    for name in ("new_rows", "old_rows"):
+        conn.execute(
+            f"CREATE VIEW evil.{name} AS SELECT * FROM recdb.events WHERE evil.rows_seen()"
+        )
+    conn.execute("GRANT SELECT ON evil.new_rows, evil.old_rows TO PUBLIC")
+    app.execute("SET search_path = evil, pg_catalog, public")
+    assert app.execute("SELECT 'a'::text = 'b'::text").fetchone() == (False,)
+    assert app.execute("SELECT count(*) FROM evil.log").fetchone() == (1,)  # shadowing works
+    conn.execute("DELETE FROM evil.log")
+
+    app.execute("INSERT INTO recdb.events (user_id, item_id, kind) VALUES (7, 1, 'click')")
+    app.execute(
+        "INSERT INTO recdb.events (user_id, item_id, kind, occurred_at)"
+        " VALUES (8, 2, 'click', pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 minute')"
+    )
+    with pytest.raises(psycopg.errors.CheckViolation, match="value 9 is invalid"):
+        app.execute(
+            "INSERT INTO recdb.events (user_id, item_id, kind, value) VALUES (7, 1, 'rate', 9)"
+        )
+    with pytest.raises(psycopg.errors.CheckViolation, match="occurred_at"):
+        app.execute(
+            "INSERT INTO recdb.events (user_id, item_id, kind, occurred_at)"
+            " VALUES (7, 1, 'click', pg_catalog.now() OPERATOR(pg_catalog.+) interval '1 day')"
+        )
+    app.execute("DELETE FROM recdb.events WHERE user_id OPERATOR(pg_catalog.=) 8")
+    assert conn.execute("SELECT who FROM evil.log").fetchall() == []
+    # ...and the trigger did its work
+    assert conn.execute(
+        "SELECT array_agg(DISTINCT user_id ORDER BY user_id) FROM recdb.user_queue"
+    ).fetchone() == ([7, 8],)
+    assert conn.execute("SELECT sign FROM recdb.popularity_changes").fetchall() == [(-1,)]
+    conn.execute("DROP SCHEMA evil CASCADE")
