@@ -5,9 +5,8 @@
   switch and restore per statement: nothing in it is looked up by name (schema-qualified
   tables and functions, OPERATOR(pg_catalog.op) for every operator), so a caller's
   search_path still cannot change what it does (tests/sql/test_security.py).
-- Its time check reads settings.max_future_skew only for an event dated after now().
 
-Together ~6 us less per single-row insert, measured client-side (see README,
+~6 us less server CPU per single-row insert, of the ~51 the trigger adds (see README,
 Performance). Nothing else changes.
 
 Revision ID: 0020

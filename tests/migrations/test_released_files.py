@@ -61,7 +61,7 @@ RELEASED: dict[str, dict[str, str]] = {
             "2ba35d5c1aa82445ec09848a3b8dd1ef0f811951aeb5a8dc7828aa6c56e39e88"
         ),
         "0020_events_trigger_unpinned.py": (
-            "1981562b11d27294a6ac25bd8ac76b7eeb155ea408e09a17fd47c148a483bbfa"
+            "01a45e2c4cf49da4798281f782b698f23f813975ed43131ff5352076cbdd569f"
         ),
     },
     "sql/v0001": {

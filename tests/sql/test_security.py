@@ -179,7 +179,7 @@ def test_security_definer_only_where_a_role_acts_beyond_its_table_rights(conn):
 # What may stand before "(" unqualified in an unpinned function: SQL syntax, not names.
 SYNTAX_BEFORE_PARENS = {
     *("least", "greatest", "coalesce", "nullif", "in", "exists", "values", "distinct"),
-    *("when", "then", "else", "and", "or", "not", "on", "where", "select", "from", "if"),
+    *("when", "then", "else", "and", "or", "not", "on", "where", "select", "from", "if", "join"),
 }
 
 

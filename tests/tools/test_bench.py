@@ -12,6 +12,7 @@ import pytest
 
 from recdb.tools import bench
 from recdb.tools.bench import data as bd
+from recdb.tools.bench.ingest import ROUNDS
 from tests.support.tiny_model import tiny_text_encoder
 
 # --- recall and exact search on hand-made data ---------------------------------------------
@@ -230,6 +231,9 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
         "events_per_s_plain",
         "trigger_overhead",
     }
+    rounds = r["ingest"]["single_row"]["trigger_overhead_rounds"]
+    assert len(rounds) == ROUNDS  # the overhead is their median, the plain table's beside
+    assert r["ingest"]["trigger_overhead"] == r["ingest"]["single_row"]["trigger_overhead"]
     assert r["worker"]["users_per_s"] > 0 and r["worker"]["items_per_s"] > 0
     assert r["worker"]["users_encoded"] == 40 and r["worker"]["items_encoded"] == 8
     # every user again through a sequence model of the shipped shape

@@ -65,7 +65,7 @@ class BenchConfig:
     refresh_rates: list[float] = field(default_factory=lambda: [1000.0, 3000.0])
     freshness_duration: float = 10.0  # seconds of steady load per event rate
     zero_lag_trials: int = 200  # per event rate
-    ingest_events: int = 4000  # single-row inserts per table (half per round, 2 rounds)
+    ingest_events: int = 4000  # x 3: single-row inserts per table over ingest.ROUNDS rounds
     new_items: int = 256  # items the worker encodes for items_per_s
     admin_url: str | None = None
     dbname: str = DEFAULT_DB
