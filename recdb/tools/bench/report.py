@@ -340,6 +340,8 @@ def _ingest_worker_lines(result: dict[str, Any]) -> list[str]:
             )
         lines += ["### Ingest", ""]
         lines += _table(head, rows)
+        if ing.get("trigger_overhead_definition"):
+            lines += [f"trigger overhead = {ing['trigger_overhead_definition']}.", ""]
     if wk:
         lines += ["### Worker throughput", ""]
         rows = [
