@@ -86,6 +86,10 @@ ORDER BY r.rank
 -- name: select1
 SELECT 1
 
+-- name: cpu_spin
+-- Nothing but CPU in one backend (the concurrency floor): count a series of n rows.
+SELECT count(*) FROM generate_series(1, %(n)s::integer)
+
 -- name: user_vector
 SELECT v.embedding FROM recdb.user_vector(%(user_id)s) v
 

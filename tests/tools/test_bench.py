@@ -190,6 +190,10 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
     assert set(size["concurrent"]) == {"1", "4"}
     for c in size["concurrent"].values():
         assert {"p50_ms", "p99_ms", "qps"} <= set(c)
+    # the same clients on a pure-CPU query sized to the served p50: the ratio's floor
+    floor = size["concurrent_floor"]
+    assert floor["sized_to_ms"] == size["rerank_p50_ms"] and floor["rows_counted"] >= 1000
+    assert all(floor[c]["queries"] > 0 for c in ("1", "4"))
     assert 0.0 <= size["recall_at_20"] <= 1.0
     # the app-side pipeline computes the same ranking as rerank() on the vector path
     assert size["app_side_agreement"] >= 0.8

@@ -217,10 +217,14 @@ def select1_latency(conn: psycopg.Connection[Any], n: int = 1000) -> list[float]
     return lat
 
 
-def concurrent_latency(
-    url: str, users: Sequence[int], k: int, clients: int, duration: float, seed: int
+def _concurrent(
+    url: str,
+    call: Callable[[psycopg.Connection[Any], random.Random], None],
+    clients: int,
+    duration: float,
+    seed: int,
 ) -> dict[str, float | int | None]:
-    """`clients` threads, one connection each, calling rerank() for `duration` seconds."""
+    """`clients` threads, one connection each, timing `call` for `duration` seconds."""
     barrier = threading.Barrier(clients + 1)
     lats: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
@@ -231,11 +235,13 @@ def concurrent_latency(
         try:
             with connect(url, f"client {i}") as conn:
                 for _ in range(20):
-                    timed_rerank(conn, rng.choice(users), k)
+                    call(conn, rng)
                 barrier.wait()
                 out = lats[i]
                 while time.perf_counter() < stop_at[0] and len(out) < 200_000:
-                    out.append(timed_rerank(conn, rng.choice(users), k)[0])
+                    t0 = time.perf_counter()
+                    call(conn, rng)
+                    out.append(time.perf_counter() - t0)
         except BaseException as exc:
             errors.append(exc)
             barrier.abort()
@@ -260,6 +266,44 @@ def concurrent_latency(
         "qps": round(len(flat) / elapsed, 1) if elapsed > 0 else None,
         "queries": len(flat),
     }
+
+
+def concurrent_latency(
+    url: str, users: Sequence[int], k: int, clients: int, duration: float, seed: int
+) -> dict[str, float | int | None]:
+    """`clients` threads, one connection each, calling rerank() for `duration` seconds."""
+
+    def call(conn: psycopg.Connection[Any], rng: random.Random) -> None:
+        timed_rerank(conn, rng.choice(users), k)
+
+    return _concurrent(url, call, clients, duration, seed)
+
+
+def concurrent_floor(
+    url: str, call_ms: float, clients: Sequence[int], duration: float, seed: int
+) -> dict[str, Any]:
+    """The same concurrency figures for a query that is nothing but CPU in one backend
+    (counting a generate_series), sized to take `call_ms` alone: what N clients cost on
+    this machine's cores whatever the query does, the floor of rerank()'s ratio."""
+    with connect(url, "floor") as conn:
+        probe = 50_000
+        spin = q("cpu_spin")
+        for _ in range(5):
+            conn.execute(spin, {"n": probe}, prepare=True).fetchone()
+        took = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            conn.execute(spin, {"n": probe}, prepare=True).fetchone()
+            took.append(time.perf_counter() - t0)
+    n = max(1000, round(probe * call_ms / (1000 * float(np.median(took)))))
+
+    def call(conn: psycopg.Connection[Any], rng: random.Random) -> None:
+        conn.execute(spin, {"n": n}, prepare=True).fetchone()
+
+    out: dict[str, Any] = {"rows_counted": n, "sized_to_ms": round(call_ms, 3)}
+    for c in clients:
+        out[str(c)] = _concurrent(url, call, c, duration, seed)
+    return out
 
 
 def set_weights(conn: psycopg.Connection[Any], pop: float, div: float, fresh: float) -> None:

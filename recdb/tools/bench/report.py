@@ -263,8 +263,27 @@ def _concurrency_table(result: dict[str, Any]) -> list[str]:
                 else "-"
             )
         rows.append(row)
+        floor = s.get("concurrent_floor")
+        if floor:
+            row = [f"{row[0]}, CPU floor", "-"]
+            for c in clients:
+                cc = floor.get(c)
+                row.append(
+                    f"{_fmt(cc.get('p50_ms'))}/{_fmt(cc.get('p99_ms'))} ({_fmt(cc.get('qps'), 0)})"
+                    if cc
+                    else "-"
+                )
+            rows.append(row)
     lines = ["### Concurrent clients (served `rerank()`, one connection each)", ""]
-    return lines + _table(head, rows)
+    lines += _table(head, rows)
+    if any(s.get("concurrent_floor") for _, s in sized):
+        lines.append(
+            "CPU floor = the same clients running a query that is nothing but CPU in its"
+            " backend (counting a generate_series), sized to the served p50 alone: what"
+            " concurrency costs on this machine's cores whatever the query does."
+        )
+        lines.append("")
+    return lines
 
 
 def _freshness_table(result: dict[str, Any]) -> list[str]:

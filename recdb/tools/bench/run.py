@@ -34,6 +34,7 @@ from recdb.tools.bench.db import connect, is_superuser, q
 from recdb.tools.bench.freshness import freshness
 from recdb.tools.bench.ingest import ingest
 from recdb.tools.bench.latency import (
+    concurrent_floor,
     concurrent_latency,
     covisit_weight,
     covisitation_off,
@@ -200,6 +201,11 @@ def bench_size(
         concurrent[str(c)] = concurrent_latency(url, users, cfg.k, c, cfg.duration, cfg.seed)
         log.info("%s %d clients: %s", label, c, concurrent[str(c)])
     out["concurrent"] = concurrent
+    if concurrent and out.get("rerank_p50_ms") and time.monotonic() <= deadline:
+        out["concurrent_floor"] = concurrent_floor(
+            url, out["rerank_p50_ms"], cfg.clients, cfg.duration, cfg.seed
+        )
+        log.info("%s CPU floor: %s", label, out["concurrent_floor"])
     qps = [v["qps"] for v in concurrent.values() if v.get("qps")]
     seq_qps = round(len(lat) / sum(lat), 1) if lat else None
     out["throughput_qps"] = max([*qps, seq_qps or 0]) or None
