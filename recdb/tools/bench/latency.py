@@ -285,17 +285,18 @@ def concurrent_floor(
     """The same concurrency figures for a query that is nothing but CPU in one backend
     (counting a generate_series), sized to take `call_ms` alone: what N clients cost on
     this machine's cores whatever the query does, the floor of rerank()'s ratio."""
+    spin = q("cpu_spin")
+    n = 50_000
     with connect(url, "floor") as conn:
-        probe = 50_000
-        spin = q("cpu_spin")
         for _ in range(5):
-            conn.execute(spin, {"n": probe}, prepare=True).fetchone()
-        took = []
-        for _ in range(20):
-            t0 = time.perf_counter()
-            conn.execute(spin, {"n": probe}, prepare=True).fetchone()
-            took.append(time.perf_counter() - t0)
-    n = max(1000, round(probe * call_ms / (1000 * float(np.median(took)))))
+            conn.execute(spin, {"n": n}, prepare=True).fetchone()
+        for _step in range(3):  # the time is not quite linear in n: size, time, re-size
+            took = []
+            for _ in range(20):
+                t0 = time.perf_counter()
+                conn.execute(spin, {"n": n}, prepare=True).fetchone()
+                took.append(time.perf_counter() - t0)
+            n = max(1000, round(n * call_ms / (1000 * float(np.median(took)))))
 
     def call(conn: psycopg.Connection[Any], rng: random.Random) -> None:
         conn.execute(spin, {"n": n}, prepare=True).fetchone()
