@@ -14,6 +14,14 @@ from tests.support.builders import add_events, add_items, axis, set_user_vector
 from tests.support.roles import connect_as, login_role
 from tests.support.tiny_model import tiny_text_encoder
 
+# recdb's functions whose search_path is neither pinned nor bound at creation (SQL body)
+UNPINNED = (
+    "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
+    " AND prokind = 'f' AND prosqlbody IS NULL"
+    " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
+    " WHERE c LIKE 'search_path=%%') ORDER BY 1"
+)
+
 
 @pytest.fixture
 def app(conn, db_url):
@@ -166,12 +174,7 @@ def test_security_definer_only_where_a_role_acts_beyond_its_table_rights(conn):
         ("forget_user",),
         ("items_changed",),
     ]
-    unpinned = conn.execute(
-        "SELECT proname FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
-        " AND prokind = 'f' AND prosqlbody IS NULL"
-        " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
-        " WHERE c LIKE 'search_path=%%') ORDER BY 1"
-    ).fetchall()
+    unpinned = conn.execute(f"SELECT proname FROM ({UNPINNED}) u").fetchall()
     # the events trigger runs in every app INSERT: it names everything instead (below)
     assert unpinned == [("events_changed",)]
 
@@ -194,12 +197,7 @@ def test_an_unpinned_function_names_nothing_unqualified(conn):
     OPERATOR(pg_catalog.op), every function and table carries its schema, no cast names a
     type. (A name the caller's search_path resolves would run the caller's code with the
     owner's rights inside a SECURITY DEFINER function.)"""
-    rows = conn.execute(
-        "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'recdb'::regnamespace"
-        " AND prokind = 'f' AND prosqlbody IS NULL"
-        " AND NOT EXISTS (SELECT 1 FROM unnest(proconfig) c"
-        " WHERE c LIKE 'search_path=%%') ORDER BY 1"
-    ).fetchall()
+    rows = conn.execute(UNPINNED).fetchall()
     assert rows
     for name, source in rows:
         code = _code_only(source)

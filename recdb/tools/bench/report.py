@@ -239,6 +239,13 @@ def _ml100k_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _clients_cell(run: dict[str, Any] | None) -> str:
+    """One concurrent-clients run as "p50/p99 (qps)"."""
+    if not run:
+        return "-"
+    return f"{_fmt(run.get('p50_ms'))}/{_fmt(run.get('p99_ms'))} ({_fmt(run.get('qps'), 0)})"
+
+
 def _concurrency_table(result: dict[str, Any]) -> list[str]:
     sized = [
         (n, s)
@@ -256,23 +263,13 @@ def _concurrency_table(result: dict[str, Any]) -> list[str]:
     for n, s in sized:
         row = [f"{int(n):,}" if n.isdigit() else n, _fmt(s.get("rerank_p99_ms"))]
         for c in clients:
-            cc = s["concurrent"].get(c)
-            row.append(
-                f"{_fmt(cc.get('p50_ms'))}/{_fmt(cc.get('p99_ms'))} ({_fmt(cc.get('qps'), 0)})"
-                if cc
-                else "-"
-            )
+            row.append(_clients_cell(s["concurrent"].get(c)))
         rows.append(row)
         floor = s.get("concurrent_floor")
         if floor:
             row = [f"{row[0]}, CPU floor", "-"]
             for c in clients:
-                cc = floor.get(c)
-                row.append(
-                    f"{_fmt(cc.get('p50_ms'))}/{_fmt(cc.get('p99_ms'))} ({_fmt(cc.get('qps'), 0)})"
-                    if cc
-                    else "-"
-                )
+                row.append(_clients_cell(floor.get(c)))
             rows.append(row)
     lines = ["### Concurrent clients (served `rerank()`, one connection each)", ""]
     lines += _table(head, rows)
