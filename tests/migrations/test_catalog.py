@@ -409,3 +409,21 @@ def test_0020_unpins_the_events_trigger_alone_and_downgrades(empty_db_url, head_
     assert_same(catalog(empty_db_url), released, "downgraded to 0019", "fresh 0019")
     schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
     assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")
+
+
+def test_0021_changes_the_co_visitation_step_alone_and_downgrades(empty_db_url, head_catalog):
+    """0021 redefines recdb.covisit_apply() (which moved keys it checks) and nothing else;
+    the downgrade restores 0020's."""
+    schema.upgrade(empty_db_url, "0020", embedding_dim=TEST_DIM)
+    released = catalog(empty_db_url)
+    schema.upgrade(empty_db_url, "0021", embedding_dim=TEST_DIM)
+    upgraded = catalog(empty_db_url)
+    changed = {r[0] for r in released["functions"] ^ upgraded["functions"]}
+    assert changed == {"recdb.covisit_apply(bigint[])"}
+    assert {k: v for k, v in upgraded.items() if k != "functions"} == {
+        k: v for k, v in released.items() if k != "functions"
+    }
+    schema.downgrade(empty_db_url, "0020")
+    assert_same(catalog(empty_db_url), released, "downgraded to 0020", "fresh 0020")
+    schema.upgrade(empty_db_url, embedding_dim=TEST_DIM)
+    assert_same(catalog(empty_db_url), head_catalog, "down and up again", "fresh head")

@@ -63,6 +63,9 @@ RELEASED: dict[str, dict[str, str]] = {
         "0020_events_trigger_unpinned.py": (
             "01a45e2c4cf49da4798281f782b698f23f813975ed43131ff5352076cbdd569f"
         ),
+        "0021_covisit_filtered_moves.py": (
+            "4daf077672f236202b4d739de8b49c92e8b9b73f3fd4b50b3a8c389d174dbe5d"
+        ),
     },
     "sql/v0001": {
         "down.sql": "402545ab0ad06ff721c8ba3048c3953f4aaedd0d8c98201f253d31f580746817",
@@ -305,6 +308,18 @@ RELEASED: dict[str, dict[str, str]] = {
     },
     "sql/v0019/functions": {
         "010_queues.sql": "8261d30ecda73b33e2ca9e3f2fda9d82799f34f21ac38d313fa8e2eba4774700",
+        "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
+        "030_history.sql": "653d6f940c8083f514507b9c9064f975b22b751841d5b61ae1f9f85ef0b9cdf3",
+        "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
+        "050_maintenance.sql": "024bf0fbd52f18c1c691f317dadb5595e7f40290fb0c8161086c304f21cc35dd",
+        "055_privacy.sql": "4a124d277805f7b2a14a2bf2a6264ebf407a0497dd803eef2121da058ded2913",
+        "060_ranking.sql": "5ddb481d4f009c8198e3337baaf6f8608afa3239d7a904b10474cd9b7f2947b7",
+        "070_api.sql": "b7ecdea251335c772e37f1c9bbeef0e6af20a4a163486858960a5625b001a96b",
+        "080_models.sql": "55c8118fc74a5600d379ac686d9ae39d7a109fc2200d16101a255e8f4ba7b09d",
+        "090_privileges.sql": "5b5eb644fe5a4641e855857d903e785e1d55bd706e9bb6f253cad39e0d10e503",
+    },
+    "sql/v0020/functions": {
+        "010_queues.sql": "e89ec1139b35ba04a0d06d25e6d5bb5b62cf204de578ba120ba13d4c1c97c183",
         "020_weights.sql": "1fc5a55702e4f1ee2d1d47893ddaa866980d3960244d3d09ca469be97cd90e1f",
         "030_history.sql": "653d6f940c8083f514507b9c9064f975b22b751841d5b61ae1f9f85ef0b9cdf3",
         "040_user_vector.sql": "6db55098ceba6ce1f3d21338a1be23ae4e8bb3e3c17ed06c2bd7a90d26606ce4",
