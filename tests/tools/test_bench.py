@@ -246,6 +246,9 @@ def test_bench_end_to_end_reports_the_design_keys(tiny_result: dict) -> None:
     m = r["machine"]
     assert "postgres" in m and r["vectors"]
     assert len(m["load_avg_at_start"]) == 3 and len(m["load_avg_at_end"]) == 3
+    # memory another process holds (a second database server) shows in the run
+    assert 0 < m["mem_available_gib_at_start"] <= m["mem_total_gib"]
+    assert 0 < m["mem_available_gib_at_end"] <= m["mem_total_gib"]
 
     got = {t["name"]: t for t in r["targets"]}
     assert list(got) == [name for name, _, _ in bench.TARGETS]
@@ -317,3 +320,5 @@ def test_markdown_renders_a_saved_result(tiny_result: dict, tmp_path: Any, capsy
     assert "zero-lag" in text
     commit = tiny_result["machine"].get("commit")
     assert f"Commit {commit or '?'}" in text
+    m = tiny_result["machine"]
+    assert f"memory available at start {m['mem_available_gib_at_start']} GiB" in text

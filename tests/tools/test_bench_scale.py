@@ -138,6 +138,9 @@ def test_a_scale_step_measures_every_cost(smoke: dict, tmp_path: Any) -> None:
     assert by_name["scale: served p99 @largest / @smallest step, worst class"]["met"] is None
     text = render_scale(r)
     assert "| `recdb import` events/s |" in text and "### Targets" in text
+    m = r["machine"]
+    assert m["mem_available_gib_at_start"] > 0 and m["mem_available_gib_at_end"] > 0
+    assert f"end {m['load_avg_at_end']}; memory available at start" in text
     assert by_name["scale: model activation, minutes per 10^6 items @largest step"]["measured"] > 0
     assert "| model activation: stage, s |" in text
     png = tmp_path / "scale.png"

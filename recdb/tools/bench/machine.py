@@ -32,14 +32,36 @@ def git_commit() -> str | None:
     return None
 
 
+def mem_available_gib() -> float | None:
+    """MemAvailable of /proc/meminfo (None off Linux): memory other processes hold (another
+    database server, say) is gone from it, and a run short of it reads its tables from
+    disk; a reader of the figures should see that."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/meminfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    return None
+
+
+def end_of_run() -> dict[str, Any]:
+    """The load average and available memory at the end of a run (machine_info has them
+    at the start)."""
+    return {
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        "mem_available_gib_at_end": mem_available_gib(),
+    }
+
+
 def machine_info() -> dict[str, Any]:
-    """The host and the code, before anything runs (load average at the start)."""
+    """The host and the code, before anything runs (load average and available memory at
+    the start)."""
     info: dict[str, Any] = {
         "commit": git_commit(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "mem_available_gib_at_start": mem_available_gib(),
         "numpy": np.__version__,
     }
     with contextlib.suppress(OSError):  # /proc is Linux-only; the figures are optional

@@ -369,12 +369,22 @@ def _ingest_worker_lines(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def memory_available(m: dict[str, Any]) -> str:
+    """ "; memory available at start A GiB, at end B GiB" when the run recorded it (runs
+    before it did print as they did)."""
+    start, end = m.get("mem_available_gib_at_start"), m.get("mem_available_gib_at_end")
+    if start is None and end is None:
+        return ""
+    return f"; memory available at start {start} GiB, at end {end} GiB"
+
+
 def _machine_lines(result: dict[str, Any]) -> list[str]:
     m = result.get("machine") or {}
     return [
         f"Commit {m.get('commit') or '?'}; {m.get('cpu', '?')}, {m.get('cpu_count')} cores,"
         f" {m.get('mem_total_gib')} GiB; load average at start {m.get('load_avg_at_start')},"
-        f" at end {m.get('load_avg_at_end')}; PostgreSQL {m.get('postgres')}, pgvector"
+        f" at end {m.get('load_avg_at_end')}{memory_available(m)}; PostgreSQL"
+        f" {m.get('postgres')}, pgvector"
         f" {m.get('pgvector')}, shared_buffers {m.get('shared_buffers')}, jit {m.get('jit')};"
         f" wall time {_fmt(result.get('wall_s'), 0)} s.",
         f"Vectors: {result.get('vectors') or '-'}.",

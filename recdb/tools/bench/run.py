@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -50,7 +49,7 @@ from recdb.tools.bench.latency import (
     stored_user_vectors,
     vector_path,
 )
-from recdb.tools.bench.machine import machine_info, server_info
+from recdb.tools.bench.machine import end_of_run, machine_info, server_info
 from recdb.tools.bench.ml100k import bench_ml100k
 from recdb.tools.bench.report import targets
 from recdb.tools.bench.stats import percentile_ms
@@ -297,7 +296,7 @@ def run_bench(
     result["targets"] = targets(result)
     result["config"] = _config_summary(cfg, [*named, *sizes])
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"].update(end_of_run())
     return result
 
 

@@ -20,7 +20,6 @@ The figures are per step; `targets` compares the largest step with the smallest.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from recdb.tools.bench.latency import (
     served_path,
     stored_user_vectors,
 )
-from recdb.tools.bench.machine import machine_info, server_info
+from recdb.tools.bench.machine import end_of_run, machine_info, server_info
 from recdb.tools.bench.ml100k import split_classes
 from recdb.tools.bench.workers import Encoders, WorkerHandle, run_worker_once
 from recdb.tools.bench.workload import Workload, shop_events, write_parquet
@@ -124,7 +123,7 @@ def run_scale(cfg: ScaleConfig, text_encoder_factory: Any = None) -> dict[str, A
         "seed": cfg.seed,
     }
     result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"].update(end_of_run())
     result["targets"] = scale_targets(result)
     return result
 

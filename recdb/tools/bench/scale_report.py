@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recdb.tools.bench.config import USER_CLASSES
-from recdb.tools.bench.report import _fmt, _ratio, _table
+from recdb.tools.bench.report import _fmt, _ratio, _table, memory_available
 
 # (what, comparison, threshold): the smallest and the largest step of one run compared.
 SCALE_TARGETS: tuple[tuple[str, str, float], ...] = (
@@ -155,8 +155,8 @@ def render_scale(result: dict[str, Any]) -> str:
     m = result.get("machine", {})
     lines.append(
         f"Commit {m.get('commit', '?')}, {m.get('cpu_count', '?')} cores, load average at "
-        f"start {m.get('load_avg_at_start', '?')}, end {m.get('load_avg_at_end', '?')}; "
-        f"wall {_fmt(result.get('wall_s'), 0)} s."
+        f"start {m.get('load_avg_at_start', '?')}, end {m.get('load_avg_at_end', '?')}"
+        f"{memory_available(m)}; wall {_fmt(result.get('wall_s'), 0)} s."
     )
     return "\n".join(lines) + "\n"
 
