@@ -12,6 +12,8 @@ behind: --database recdb_eval). Training runs on one thread, with no time budget
     python scripts/sequence_ablation.py --variants hybrid,text,id,sampled,len20,len100
     python scripts/sequence_ablation.py --variants shipped --seeds 0,1,2
     python scripts/sequence_ablation.py --variants shipped --seeds 0,1,2 --refit
+    python scripts/sequence_ablation.py --variants shipped --seeds 0,1,2 --ensemble
+    python scripts/sequence_ablation.py --variants shipped --set '{"hidden": 128}'
 """
 
 from __future__ import annotations
@@ -48,14 +50,31 @@ VARIANTS = {
 }
 
 
-def _score(model, ids, text, histories, exclude, targets, *, fold: bool) -> dict[str, float]:
-    """NDCG/HR@10 of the model's vectors for ``histories`` (the worker's stored ones: fold)."""
+def _vectors(model, ids, text, histories, *, fold: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(user vectors for ``histories``, item vectors): the worker's stored ones with fold."""
     vecs = model.item_vectors(ids, text)
     if fold:
-        users = stored_vectors(model, histories, (ids, vecs), {})
-    else:
-        users = model.user_vectors(histories, (ids, vecs))
-    return rank_metrics(torch.from_numpy(users), torch.from_numpy(vecs), exclude, targets, 10)
+        return stored_vectors(model, histories, (ids, vecs), {}), vecs
+    return model.user_vectors(histories, (ids, vecs)), vecs
+
+
+def _rank(users: np.ndarray, items: np.ndarray, exclude, targets) -> dict[str, float]:
+    return rank_metrics(torch.from_numpy(users), torch.from_numpy(items), exclude, targets, 10)
+
+
+def _score(model, ids, text, histories, exclude, targets, *, fold: bool) -> dict[str, float]:
+    """NDCG/HR@10 of the model's vectors for ``histories`` (the worker's stored ones: fold)."""
+    return _rank(*_vectors(model, ids, text, histories, fold=fold), exclude, targets)
+
+
+def _ensemble(parts: list[tuple[np.ndarray, np.ndarray]], exclude, targets) -> dict[str, float]:
+    """The seeds' models as one: each model's unit vectors side by side, scaled by
+    1/sqrt(n), so a dot product is the mean of the models' cosines (what one vector
+    column of n x dim / n dimensions would serve)."""
+    scale = np.float32(1 / np.sqrt(len(parts)))
+    users = np.concatenate([u for u, _ in parts], axis=1) * scale
+    items = np.concatenate([i for _, i in parts], axis=1) * scale
+    return _rank(users.astype(np.float32), items.astype(np.float32), exclude, targets)
 
 
 def main() -> None:
@@ -70,6 +89,12 @@ def main() -> None:
         action="store_true",
         help="also retrain from scratch on train + validation for the epochs validation "
         "chose, and score that model on test (README Quality: not adopted)",
+    )
+    ap.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also score the seeds' models as one ensemble, the mean of their cosines "
+        "(README Quality: not adopted)",
     )
     args = ap.parse_args()
     extra = json.loads(args.set)
@@ -96,18 +121,22 @@ def main() -> None:
     val_exclude = [np.unique([row[e[0]] for e in seqs[u]]) for u in val_users]
     val_targets = np.array([row[valid[u]] for u in val_users])
     out = {}
+    th = [hist[u] for u in test_users]
+    vh = [seqs[u] for u in val_users]
     for name in args.variants.split(","):
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for seed in (int(s) for s in args.seeds.split(",")):
             over = {"threads": 1, "time_budget_s": None, "seed": seed, **VARIANTS[name], **extra}
             cfg = dataclasses.replace(TrainConfig(), **over)
             t0 = time.perf_counter()
             model = train(seqs, valid, (ids, text), cfg, progress=False)
             secs = time.perf_counter() - t0
-            th = [hist[u] for u in test_users]
-            plain = _score(model, ids, text, th, exclude, targets, fold=False)
-            folded = _score(model, ids, text, th, exclude, targets, fold=True)
-            vh = [seqs[u] for u in val_users]
-            val_fold = _score(model, ids, text, vh, val_exclude, val_targets, fold=True)
+            for key, hs, fold in (("valid", vh, False), ("valid_fold", vh, True),
+                                  ("test", th, False), ("test_fold", th, True)):  # fmt: skip
+                parts.setdefault(key, []).append(_vectors(model, ids, text, hs, fold=fold))
+            plain = _rank(*parts["test"][-1], exclude, targets)
+            folded = _rank(*parts["test_fold"][-1], exclude, targets)
+            val_fold = _rank(*parts["valid_fold"][-1], val_exclude, val_targets)
             out[f"{name}/{seed}"] = r = {
                 "valid_ndcg@10": round(model.metrics["valid_ndcg@10"], 4),
                 "valid_fold_ndcg@10": round(val_fold["ndcg@10"], 4),
@@ -139,6 +168,15 @@ def main() -> None:
                     }
                 )
             print(name, seed, r, flush=True)
+        if args.ensemble and len(parts["test"]) > 1:
+            r = {}
+            split = {"valid": (val_exclude, val_targets), "test": (exclude, targets)}
+            for key, vecs in parts.items():
+                m = _ensemble(vecs, *split[key.split("_")[0]])
+                r[f"{key}_ndcg@10"] = round(m["ndcg@10"], 4)
+                r[f"{key}_hr@10"] = round(m["hr@10"], 4)
+            out[f"{name}/ensemble"] = r
+            print(name, "ensemble", r, flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

@@ -168,3 +168,32 @@ def test_scale_targets_compare_the_largest_step_with_the_smallest() -> None:
     assert got["scale: served p99 @largest / @smallest step, worst class"] == (1.8, False)
     assert got["scale: maintenance s per 1k new events @largest / @smallest step"] == (1.2, True)
     assert got["scale: wall time of a run to 10^7 events, s"] == (4000.0, False)
+
+
+def test_latency_targets_carry_the_raw_hnsw_query_s_own_ratio() -> None:
+    """Beside each latency ratio, the same ratio of the bare pgvector query in the same run:
+    what the index alone does between the classes and the steps (README "At scale")."""
+
+    def step(served: tuple[float, float, float], raw: tuple[float, float, float]) -> dict:
+        return {
+            "classes": {
+                c: {"rerank_p99_ms": s, "raw_hnsw_p99_ms": r}
+                for c, s, r in zip(("light", "median", "heavy"), served, raw, strict=True)
+            },
+            "live": {"maintenance_s_per_1k_events": 1.0},
+        }
+
+    result = {
+        "scale": {
+            "1000000": step((4.0, 4.0, 6.0), (2.0, 2.0, 2.5)),
+            "3000000": step((6.0, 5.0, 9.0), (2.4, 3.0, 4.0)),
+        }
+    }
+    floor = {t["name"]: t["floor"] for t in scale_targets(result)}
+    assert floor["scale: served p99 heavy / light @largest step"] == 1.667  # 4.0 / 2.4
+    # the worst class of the raw query, whichever it is (heavy here, light for served)
+    assert floor["scale: served p99 @largest / @smallest step, worst class"] == 1.6
+    assert floor["scale: maintenance s per 1k new events @largest / @smallest step"] is None
+    text = render_scale({**result, "targets": scale_targets(result)})
+    assert "| target | measured | raw HNSW query | met |" in text
+    assert "| scale: served p99 heavy / light @largest step <= 1.5 | 1.500 | 1.667 | yes |" in text
