@@ -31,7 +31,7 @@ from recdb.db import connect, database_url
 from recdb.db.scratch import with_database
 from recdb.sequence import TrainConfig, rank_metrics, train
 from recdb.sequence.data import read
-from recdb.sequence.fold import stored_vectors
+from recdb.sequence.fold import STORED_FOLD_EVENTS, stored_vectors
 from recdb.tools.eval import metrics
 
 # The recipe before issue #18 (max_len 50, constant lr 2e-3, patience 10, temperature 0.2):
@@ -50,11 +50,14 @@ VARIANTS = {
 }
 
 
-def _vectors(model, ids, text, histories, *, fold: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(user vectors for ``histories``, item vectors): the worker's stored ones with fold."""
+def _vectors(
+    model, ids, text, histories, *, fold: bool, events: int = STORED_FOLD_EVENTS
+) -> tuple[np.ndarray, np.ndarray]:
+    """(user vectors for ``histories``, item vectors): the worker's stored ones with fold
+    (the newest ``events`` folded)."""
     vecs = model.item_vectors(ids, text)
     if fold:
-        return stored_vectors(model, histories, (ids, vecs), {}), vecs
+        return stored_vectors(model, histories, (ids, vecs), {}, events), vecs
     return model.user_vectors(histories, (ids, vecs)), vecs
 
 
@@ -95,6 +98,12 @@ def main() -> None:
         action="store_true",
         help="also score the seeds' models as one ensemble, the mean of their cosines "
         "(README Quality: not adopted)",
+    )
+    ap.add_argument(
+        "--fold-events",
+        default="",
+        help="also score the stored vectors with these numbers of newest events folded "
+        "(comma-separated; the worker folds STORED_FOLD_EVENTS)",
     )
     args = ap.parse_args()
     extra = json.loads(args.set)
@@ -167,6 +176,12 @@ def main() -> None:
                         "refit_seconds": round(time.perf_counter() - t0, 1),
                     }
                 )
+            for k in (int(x) for x in args.fold_events.split(",") if x):
+                vf = _rank(*_vectors(model, ids, text, vh, fold=True, events=k), val_exclude,
+                           val_targets)  # fmt: skip
+                tf = _rank(*_vectors(model, ids, text, th, fold=True, events=k), exclude, targets)
+                r[f"valid_fold{k}_ndcg@10"] = round(vf["ndcg@10"], 4)
+                r[f"test_fold{k}_ndcg@10"] = round(tf["ndcg@10"], 4)
             print(name, seed, r, flush=True)
         if args.ensemble and len(parts["test"]) > 1:
             r = {}

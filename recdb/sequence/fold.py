@@ -145,10 +145,12 @@ def stored_vectors(
     histories: Sequence[Sequence[Event]],
     items: tuple[Sequence[Hashable], np.ndarray],
     signs: Mapping[str, float],
+    events: int = STORED_FOLD_EVENTS,
 ) -> np.ndarray:
     """The user vectors the worker stores for a model with a fold: the model over each
-    history minus its newest STORED_FOLD_EVENTS events, those folded in as rerank() would
-    fold them (sign of the kind's weight x fold weight, newest first), normalised.
+    history minus its newest ``events`` (STORED_FOLD_EVENTS) events, those folded in as
+    rerank() would fold them (sign of the kind's weight x fold weight, newest first),
+    normalised.
 
     Why not the model over the whole history: the fold adds what the model predicts
     follows each recent item (next_j), which the model's last position under-weights
@@ -163,7 +165,7 @@ def stored_vectors(
     newest: list[list[Event]] = []
     for h in histories:
         known = [e for e in h if e[0] in row_of]
-        k = min(STORED_FOLD_EVENTS, len(known) - 1)
+        k = min(events, len(known) - 1)
         prefixes.append(known[:-k] if k > 0 else known)
         newest.append(known[-k:][::-1] if k > 0 else [])
     out = model.user_vectors(prefixes, items)

@@ -83,6 +83,11 @@ class TrainConfig:
     temperature: float = 0.15
     learn_temperature: bool = False
     loss: Literal["full", "sampled"] = "full"
+    # Each position also predicts the events after the next one, future_targets in all,
+    # weighted future_weight each against the next event's 1: the stored vector then holds
+    # where the user is heading, and the fold (recdb.sequence.fold) adds the next step.
+    future_targets: int = 1
+    future_weight: float = 1.0
     # Uniform negatives of the sampled loss (catalogues past FULL_SOFTMAX_MAX_ITEMS).
     # ML-100K, seed 0, validation NDCG@10 / folded: 256 -> 0.1035 / 0.1098, 1024 -> 0.1109 /
     # 0.1173, full softmax 0.1123 / 0.1227 (scripts/sequence_ablation.py).
@@ -132,6 +137,8 @@ class TrainConfig:
             raise ValueError("dropout and id_dropout must be in [0, 1)")
         if self.temperature <= 0:
             raise ValueError("temperature must be > 0")
+        if self.future_targets < 1 or self.future_weight < 0:
+            raise ValueError("future_targets must be >= 1 and future_weight >= 0")
         if self.min_count < 1 or self.patience < 1 or self.stride < 0:
             raise ValueError("min_count and patience must be >= 1, stride >= 0")
         for name in ("epoch_windows", "valid_users", "valid_scores"):

@@ -197,6 +197,9 @@ def train(
     else:
         wanted = [vocab.kind_index[k] for k in cfg.target_kinds if k in vocab.kind_index]
         targets = [np.where(np.isin(f.kinds, wanted), f.rows, 0) for f in feats]
+    futures = None
+    if cfg.future_targets > 1:
+        futures = [_future_targets(t, cfg.future_targets, cfg.future_weight) for t in targets]
     windows = [
         w
         for w in _windows(
@@ -297,7 +300,8 @@ def train(
             total, n_tgt = 0.0, 0  # n_tgt: scored positions per epoch
             for s in range(0, len(perm), cfg.batch_size):
                 wins = [windows[i] for i in perm[s : s + cfg.batch_size]]
-                loss, n = _step_loss(net, wins, feats, targets, item_table, cfg, device, n_items)
+                loss, n = _step_loss(net, wins, feats, targets, item_table, cfg, device, n_items,
+                                     futures)  # fmt: skip
                 if lr_at is not None:
                     for opt in opts:
                         for group in opt.param_groups:
@@ -426,8 +430,11 @@ def _step_loss(
     cfg: TrainConfig,
     device: torch.device,
     n_items: int,
+    futures: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> tuple[torch.Tensor, int]:
-    """Mean next-item cross entropy over the scored positions of a batch of windows."""
+    """Mean next-item cross entropy over the scored positions of a batch of windows;
+    with ``futures`` (_future_targets, per user), each position's weighted mean over the
+    events after it."""
     inputs = [feats[w.user].window(w.start, w.stop) for w in wins]
     batch = collate(inputs, device)
     width = batch["rows"].shape[1]
@@ -437,31 +444,71 @@ def _step_loss(
         tgt[i, w.count_from : len(nxt)] = nxt[w.count_from :]
     target = torch.from_numpy(tgt).to(device)
     sel = target > 0
+    n_tgt = int(sel.sum())
+    fut = fut_w = None
+    if futures is not None:
+        rows = np.zeros((len(wins), width, cfg.future_targets), dtype=np.int64)
+        wts = np.zeros((len(wins), width, cfg.future_targets), dtype=np.float32)
+        for i, w in enumerate(wins):
+            fr, fw = futures[w.user]
+            rows[i, w.count_from : w.stop - w.start] = fr[w.start + w.count_from : w.stop]
+            wts[i, w.count_from : w.stop - w.start] = fw[w.start + w.count_from : w.stop]
+        fut = torch.from_numpy(rows).to(device)[sel]  # (T, future_targets), 0 = none
+        fut_w = torch.from_numpy(wts).to(device)[sel]
     with _autocast(device):
         if cfg.loss == "full":
             table = item_table(True)
             h = net.hidden_states(table[batch["rows"]], batch)[sel]  # (T, hidden)
-            loss = F.cross_entropy(net.cosine_logits(h, table[1:]).float(), target[sel] - 1)
-        else:
-            # The item tower runs over the rows this step reads (inputs, targets, uniform
-            # negatives), so a step costs the same at 10^3 or 10^6 items.
-            neg = torch.randint(n_items, (cfg.negatives,), device=device) + 1
-            need, at = torch.unique(
-                torch.cat([batch["rows"].reshape(-1), target[sel], neg]), return_inverse=True
-            )
-            table = item_table(True, need)
-            n_in = batch["rows"].numel()
-            n_tgt = int(sel.sum())
-            h = net.hidden_states(table[at[:n_in].view_as(batch["rows"])], batch)[sel]
-            pos_v, neg_v = table[at[n_in : n_in + n_tgt]], table[at[n_in + n_tgt :]]
-            user = F.normalize(net.out_proj(h).float(), dim=-1)
-            pos = (user * pos_v).sum(-1, keepdim=True)
+            logits = net.cosine_logits(h, table[1:]).float()
+            if fut is None:
+                return F.cross_entropy(logits, target[sel] - 1), n_tgt
+            nll = -logits.log_softmax(-1).gather(1, (fut - 1).clamp(min=0))
+            return _weighted_mean(nll, fut_w), n_tgt
+        # The item tower runs over the rows this step reads (inputs, targets, uniform
+        # negatives), so a step costs the same at 10^3 or 10^6 items.
+        neg = torch.randint(n_items, (cfg.negatives,), device=device) + 1
+        pos_rows = target[sel][:, None] if fut is None else fut
+        need, at = torch.unique(
+            torch.cat([batch["rows"].reshape(-1), pos_rows.reshape(-1), neg]), return_inverse=True
+        )
+        table = item_table(True, need)
+        n_in, n_pos = batch["rows"].numel(), pos_rows.numel()
+        h = net.hidden_states(table[at[:n_in].view_as(batch["rows"])], batch)[sel]
+        pos_v = table[at[n_in : n_in + n_pos]].view(*pos_rows.shape, -1)
+        neg_v = table[at[n_in + n_pos :]]
+        user = F.normalize(net.out_proj(h).float(), dim=-1)
+        if fut is None:
+            pos = (user * pos_v[:, 0]).sum(-1, keepdim=True)
             negs = user @ neg_v.T
             negs = negs.masked_fill(neg[None, :] == target[sel][:, None], -math.inf)
             logits = net.scale * torch.cat([pos, negs], dim=1)
             loss = F.cross_entropy(logits.float(), torch.zeros(n_tgt, dtype=torch.long,
                                                                device=device))  # fmt: skip
-    return loss, int(sel.sum())
+            return loss, n_tgt
+        # A negative that is one of the position's targets is not a negative for any of them
+        pos = net.scale * (user[:, None, :] * pos_v).sum(-1)  # (T, future_targets)
+        is_target = ((neg[None, None, :] == fut[:, :, None]) & (fut_w[:, :, None] > 0)).any(1)
+        negs = (net.scale * (user @ neg_v.T)).masked_fill(is_target, -math.inf)
+        nll = torch.logaddexp(pos, negs.logsumexp(-1, keepdim=True)) - pos
+        return _weighted_mean(nll, fut_w), n_tgt
+
+
+def _weighted_mean(nll: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of each position's weighted mean over its targets."""
+    return ((nll * weights).sum(1) / weights.sum(1).clamp(min=1e-12)).mean()
+
+
+def _future_targets(target: np.ndarray, width: int, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, weights), each (n, width): row [t, j] is the target of event t + 1 + j
+    (0 = none: past the history's end, or not a target kind), weighted 1 for the next
+    event (j = 0) and ``weight`` after it."""
+    n = len(target)
+    rows = np.zeros((n, width), dtype=np.int64)
+    for j in range(width):
+        rows[: max(0, n - 1 - j), j] = target[1 + j :]
+    wts = np.where(rows > 0, np.float32(weight), np.float32(0.0))
+    wts[:, 0] = np.where(rows[:, 0] > 0, 1.0, 0.0)
+    return rows, wts.astype(np.float32)
 
 
 def validation_metrics(
