@@ -27,16 +27,17 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check recdb migrations tests scripts
 
-eval: setup
-	$(VENV)/bin/recdb eval --json eval.json --plot eval.png
+eval: setup  # the run the README's Quality tables come from (commit docs/eval.json too)
+	$(VENV)/bin/recdb eval --fresh 3 --sequence-seeds 3 --json docs/eval.json --plot eval.png
+	$(VENV)/bin/python scripts/readme_figures.py eval.json
 
 bench: setup  # a full run, then the README's tables from it (commit both)
 	$(VENV)/bin/recdb bench --json docs/bench.json
-	$(VENV)/bin/python scripts/readme_bench.py bench.json
+	$(VENV)/bin/python scripts/readme_figures.py bench.json
 
 bench-scale: setup  # the scale steps, then the README's scale table and plot from them
 	$(VENV)/bin/recdb bench --scale --json docs/bench_scale.json --plot docs/bench_scale.png
-	$(VENV)/bin/python scripts/readme_bench.py bench_scale.json
+	$(VENV)/bin/python scripts/readme_figures.py bench_scale.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

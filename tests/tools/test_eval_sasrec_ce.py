@@ -199,3 +199,42 @@ def test_cli_options_parse_and_zero_seeds_skips_the_baseline(monkeypatch, capsys
     seen.clear()
     assert cli.main(parse(["--cold-items", "0", "--sasrec-ce-grid", "nope"])) == 2
     assert not seen and "--sasrec-ce-grid" in capsys.readouterr().err
+
+
+def _seeds(ndcg: list[float], hr: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(ndcg),
+        "seeds": list(range(len(ndcg))),
+        "ndcg@10_mean": sum(ndcg) / len(ndcg),
+        "hr@10_mean": sum(hr) / len(hr),
+        "ndcg@10_std": 0.0,
+        "hr@10_std": 0.0,
+    }
+
+
+def test_the_baseline_target_compares_seed_means_not_the_rows():
+    # the rows (one seed's ranking) would pass 1.1x; the seed means do not
+    base = {"ndcg@10": 0.100, "seeds": _seeds([0.100, 0.110, 0.120], [0.20, 0.20, 0.20])}
+    seq = {"ndcg@10": 0.111, "seeds": _seeds([0.111, 0.111, 0.111], [0.21, 0.21, 0.21])}
+    found = report.targets({"sasrec-ce": base, "sequence": seq})
+    ndcg, hr = found
+    assert ndcg["measured"] == pytest.approx(0.111 / 0.110)
+    assert ndcg["threshold"] == report.BASELINE_RATIO and not ndcg["met"]
+    assert hr["measured"] == pytest.approx(1.05) and hr["met"]
+    seq["seeds"] = _seeds([0.122, 0.122, 0.122], [0.20, 0.20, 0.20])
+    ndcg, hr = report.targets({"sasrec-ce": base, "sequence": seq})
+    assert ndcg["met"] and not hr["met"]  # HR must be above the baseline, not equal to it
+    table = report.format_table(
+        {"methods": {"sasrec-ce": {**base, **ROW}, "sequence": {**seq, **ROW}}, "protocol": {}}
+    )
+    assert "[met] sequence / sasrec-ce, ndcg@10" in table
+    assert "[NOT met] sequence / sasrec-ce, hr@10" in table
+
+
+def test_no_baseline_target_without_seed_means_of_both():
+    seq = {"seeds": _seeds([0.2], [0.3])}
+    assert report.targets({"sequence": seq}) == []
+    assert report.targets({"sequence": seq, "sasrec-ce": {"ndcg@10": 0.1}}) == []
+
+
+ROW = {"hr@10": 0.2, "mrr@10": 0.05, "coverage@10": 0.3, "seconds": 1.0}

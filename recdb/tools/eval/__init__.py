@@ -9,7 +9,8 @@ Modules: ``knobs`` (presets, setting and reading them), ``protocol`` (split, use
 phases), ``scoring`` (rerank() per user, cold start, baselines), ``run`` (the run, the
 sequence model trained inside it), ``sasrec_ce`` (the SASRec+ baseline, trained in the run
 when asked), ``cold`` (`--cold-items`: new items without events),
-``report`` (results, tables, plot), ``metrics`` (offline ranking metrics and Python
+``report`` (results, tables, targets, plot), ``markdown`` (a saved run as the README's
+tables), ``metrics`` (offline ranking metrics and Python
 baselines), ``cli`` (`recdb eval`).
 """
 

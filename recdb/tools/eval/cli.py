@@ -162,6 +162,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         env_var="RECDB_EVAL_COLD_ONLY",
         help="run only the --cold-items protocol, not the main one",
     )
+    add_option(
+        parser,
+        "--markdown",
+        metavar="RESULT_JSON",
+        env_var="RECDB_EVAL_MARKDOWN",
+        help="print the markdown report (the README's tables) of a saved --json result and "
+        "exit (no database, no data)",
+    )
     add_option(parser, "--no-progress", flag=True, help="no progress bars")
 
 
@@ -189,6 +197,17 @@ def sasrec_ce_config(args: argparse.Namespace) -> SasrecCeConfig | None:
 def main(args: argparse.Namespace) -> int:
     from recdb.datasets.movielens import read_movielens
     from recdb.db import database_url
+
+    if args.markdown:
+        from recdb.tools.eval.markdown import markdown
+
+        try:
+            result = json.loads(Path(args.markdown).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"recdb eval: --markdown {args.markdown}: {exc}", file=sys.stderr)
+            return 2
+        print(markdown(result), end="")
+        return 0
 
     try:
         items, ratings = read_movielens(args.path)

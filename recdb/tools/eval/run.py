@@ -488,4 +488,5 @@ def run_evaluation(
             "wall": round(time.perf_counter() - wall0, 2),
         },
     }
-    return {"protocol": protocol, "methods": report.methods(run.results)}
+    methods = report.methods(run.results)
+    return {"protocol": protocol, "methods": methods, "targets": report.targets(methods)}
