@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from recdb.tools.bench.cli import markdown as bench_markdown
+from recdb.tools.eval.markdown import SECTIONS as EVAL_SECTIONS
 from recdb.tools.eval.markdown import render as eval_render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +32,7 @@ RUNS: dict[str, dict[tuple[str, str], Callable[[Path], str]]] = {
     "bench.json": {("<!-- bench:begin -->", "<!-- bench:end -->"): _bench},
     "bench_scale.json": {("<!-- scale:begin -->", "<!-- scale:end -->"): _bench},
     "eval.json": {
-        (f"<!-- eval-{s}:begin -->", f"<!-- eval-{s}:end -->"): _eval(s)
-        for s in ("main", "fresh", "cold")
+        (f"<!-- eval-{s}:begin -->", f"<!-- eval-{s}:end -->"): _eval(s) for s in EVAL_SECTIONS
     },
 }
 

@@ -195,19 +195,10 @@ def sasrec_ce_config(args: argparse.Namespace) -> SasrecCeConfig | None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.markdown:
+        return _markdown(args.markdown)
     from recdb.datasets.movielens import read_movielens
     from recdb.db import database_url
-
-    if args.markdown:
-        from recdb.tools.eval.markdown import markdown
-
-        try:
-            result = json.loads(Path(args.markdown).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"recdb eval: --markdown {args.markdown}: {exc}", file=sys.stderr)
-            return 2
-        print(markdown(result), end="")
-        return 0
 
     try:
         items, ratings = read_movielens(args.path)
@@ -264,6 +255,19 @@ def main(args: argparse.Namespace) -> int:
     if args.cold_items:
         result["cold_items"] = _cold_items(args, items, ratings, encoders)
     return _outputs(args, result)
+
+
+def _markdown(path: str) -> int:
+    """--markdown: a saved run's README tables; no database, no data."""
+    from recdb.tools.eval.markdown import markdown
+
+    try:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"recdb eval: --markdown {path}: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(result), end="")
+    return 0
 
 
 def _cold_items(

@@ -15,7 +15,7 @@ from recdb.tools.eval.protocol import K
 LABELS = {
     "popularity": "popularity (baseline)",
     "item-knn": "item-kNN (baseline)",
-    "sasrec-ce": "`sasrec-ce` = SASRec+ (baseline)",
+    report.BASELINE: f"`{report.BASELINE}` = SASRec+ (baseline)",
     "popularity-rerank": "rerank() cold start (popularity prior only)",
 }
 SECTIONS = ("main", "fresh", "cold")

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from recdb.tools.eval.protocol import K
+from recdb.tools.eval.sasrec_ce import NAME as BASELINE  # the strongest public baseline
 
 # Per-phase fields that describe the run rather than the ranking: not repeated under "valid".
 _RUN_FIELDS = frozenset(
     {"seconds", "encode_seconds", "rerank_ms_per_user", "train_seconds", "knobs"}
 )
-BASELINE = "sasrec-ce"  # the strongest public baseline the trained encoder is held against
 BASELINE_RATIO = 1.1  # its seed-mean NDCG@k at least this many times the baseline's (issue #18)
 
 
@@ -94,7 +94,7 @@ def format_seeds(result: Mapping[str, Any], k: int = K) -> list[str]:
             f"({seeds['n']} seed{'s' if seeds['n'] != 1 else ''}; the row is seed "
             f"{seeds['seeds'][0]}'s ranking)"
         )
-        info = (result.get("protocol") or {}).get("sasrec_ce") if name == "sasrec-ce" else None
+        info = (result.get("protocol") or {}).get("sasrec_ce") if name == BASELINE else None
         if info:
             sel, first = info["selected"], info["seeds"][0]
             line += (
